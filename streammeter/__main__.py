@@ -1,0 +1,3 @@
+from streammeter.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The counting contract (docs/counting.md) applied to one normalized record."""

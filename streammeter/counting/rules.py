@@ -1,0 +1,45 @@
+"""Delivered seconds of one record: counting.md section 4 (rules 4.1-4.3).
+
+Attribution (which asset, which tier, the demuxed-audio rule 4.4) needs the catalog and happens
+in the store when rollups are computed; see `streammeter.store.attribution`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from streammeter.counting.record import MEDIA_KINDS, Counted, DeliveryRecord
+from streammeter.model.times import US_PER_SECOND
+
+EARNING_STATUSES = frozenset({200, 206})
+ABORTED_STATUS = 499  # client closed the connection (nginx, Cloudflare)
+
+NOTE_NO_DURATION = "unmapped: media object without a duration"
+NOTE_TIER_INFERRED = "tier inferred from the asset's asset_resolution_tier"
+
+
+def completeness(record: DeliveryRecord) -> Fraction:
+    """`f` of rule 4.2 for a 200/206/499 response.
+
+    body/object bytes known: min(1, body / object). Otherwise a 200/206 is complete and an
+    aborted (499) response earns nothing.
+    """
+    if record.body_bytes is not None and record.object_bytes:
+        return min(Fraction(1), Fraction(record.body_bytes, record.object_bytes))
+    return Fraction(0) if record.status == ABORTED_STATUS else Fraction(1)
+
+
+def count(record: DeliveryRecord) -> Counted:
+    """Seconds earned by `record` as integer microseconds (half-to-even per record)."""
+    if record.kind not in MEDIA_KINDS or record.method != "GET":
+        return Counted(0)
+    if record.status not in EARNING_STATUSES and record.status != ABORTED_STATUS:
+        return Counted(0)  # errors, 304s, status 000: bytes only
+    if record.duration is None:
+        return Counted(0, NOTE_NO_DURATION)
+    # Exact d x f, one rounding per record; round() on a Fraction rounds half to even.
+    earned = round(record.duration * US_PER_SECOND * completeness(record))
+    note = None
+    if record.tier_hint is None and record.track == "video" and earned:
+        note = NOTE_TIER_INFERRED
+    return Counted(earned, note)

@@ -1,0 +1,1 @@
+"""Imports: a file or an HTTP batch becomes one receipt and one transaction."""

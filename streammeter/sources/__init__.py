@@ -1,0 +1,1 @@
+"""Delivery data sources: each turns its input into DeliveryRecords (or a reason it cannot)."""

@@ -1,0 +1,66 @@
+"""From stored records to rollup rows: attribution to asset, live stream and tier.
+
+This SQL is the one place where the catalog meets the records (counting.md 4.4, 5, 6):
+- a record naming a playback id is attributed to the asset that owns it;
+- the catalog's `live_stream_id` of the asset wins over the record's;
+- tier: `audio-only` track, or demuxed `audio` of an audio-only asset -> audio-only;
+  other demuxed audio earns bytes only; non-media objects (playlists, keys...) have no
+  tier; video uses the record's tier, else the asset's
+  `asset_resolution_tier` (inferred), else tier 0 until the asset is registered.
+Ingest, catalog changes and `rebuild` all use it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+LEVELS: dict[str, str] = {
+    # rollup table -> expression of the bucket's first hour from `hour`
+    "usage_hour": "hour",
+    "usage_day": "hour - hour % 24",
+    "usage_month": (
+        "CAST(epoch(date_trunc('month', make_timestamp(hour::BIGINT * 3600000000)))"
+        " // 3600 AS INTEGER)"
+    ),
+}
+
+_TIER_OF_RESOLUTION = (
+    "CASE a.asset_resolution_tier WHEN '720p' THEN 1 WHEN '1080p' THEN 2 WHEN '1440p' THEN 3 "
+    "WHEN '2160p' THEN 4 WHEN 'audio-only' THEN 5 END"
+)
+
+
+def attributed_sql(source: str) -> str:
+    """SELECT of (env_key, hour, asset_key, live_stream_key, tier, delivered_us, bytes) over
+    `source`, a table or subquery with the `records` columns."""
+    audio_only_asset = "a.asset_resolution_tier = 'audio-only'"
+    return f"""
+        SELECT r.env_key, r.hour,
+               COALESCE(r.asset_key, pb.asset_key) AS asset_key,
+               COALESCE(a.live_stream_key, r.live_stream_key) AS live_stream_key,
+               CAST(CASE
+                   WHEN r.kind NOT IN ('segment', 'part') THEN 0
+                   WHEN r.track = 'audio-only' THEN 5
+                   WHEN r.track = 'audio' AND {audio_only_asset} THEN 5
+                   WHEN r.track = 'audio' THEN 0
+                   ELSE COALESCE(r.tier_hint, {_TIER_OF_RESOLUTION}, 0)
+               END AS TINYINT) AS tier,
+               CASE WHEN r.track = 'audio' AND NOT coalesce({audio_only_asset}, false)
+                    THEN 0 ELSE r.earned_us END AS delivered_us,
+               r.bytes
+        FROM {source} r
+        LEFT JOIN playback_ids pb
+               ON r.asset_key IS NULL AND pb.env_key = r.env_key
+              AND pb.playback_id = r.playback_id
+        LEFT JOIN assets a ON a.asset_key = COALESCE(r.asset_key, pb.asset_key)
+    """
+
+
+def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
+    """INSERT of the rollup deltas of `source` into `table` (sign -1 retracts them)."""
+    bucket = LEVELS[table]
+    return f"""
+        INSERT INTO {table}
+        SELECT env_key, {bucket} AS bucket, asset_key, live_stream_key, tier,
+               {sign} * sum(delivered_us), {sign} * sum(bytes), {sign} * count(*)
+        FROM ({attributed_sql(source)})
+        GROUP BY ALL
+    """

@@ -1,0 +1,663 @@
+"""The embedded default store: one DuckDB file, nothing to start."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from streammeter.counting.record import Counted, DeliveryRecord
+from streammeter.model.catalog import Asset
+from streammeter.model.times import US_PER_SECOND, now_us
+from streammeter.query.windows import split_window
+from streammeter.store.attribution import LEVELS, rollup_insert_sql
+from streammeter.store.base import (
+    LATE_WINDOW_US,
+    Environment,
+    ImportSession,
+    Receipt,
+    ReceiptDraft,
+    Store,
+    StoreLocked,
+    TokenInfo,
+    UsageRow,
+)
+
+SCHEMA_VERSION = "1"
+ROLLUP_TABLES = tuple(LEVELS)
+_ASSET_COLUMNS = (
+    "asset_id, live_stream_id, passthrough, created_at, deleted_at, asset_state, "
+    "asset_duration, asset_resolution_tier, asset_encoding_tier, asset_video_quality"
+)
+_RECEIPT_COLUMNS = (
+    "receipt_id, environment_id, source, r.name, format, content_sha256, root_sha256, "
+    "parent_receipt_id, byte_size, line_offset, lines_read, accepted, duplicate, rejected, "
+    "notes, first_ts_us, last_ts_us, bytes_measure, imported_at"
+)
+_STAGE_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int32()),
+        ("line_no", pa.int32()),
+        ("request_id", pa.string()),
+        ("ts_us", pa.int64()),
+        ("asset_id", pa.string()),
+        ("playback_id", pa.string()),
+        ("live_stream_id", pa.string()),
+        ("kind", pa.string()),
+        ("track", pa.string()),
+        ("tier_hint", pa.int8()),
+        ("duration_us", pa.int64()),
+        ("bytes", pa.int64()),
+        ("method", pa.string()),
+        ("status", pa.int16()),
+        ("body_bytes", pa.int64()),
+        ("object_bytes", pa.int64()),
+        ("session_id", pa.string()),
+        ("earned_us", pa.int64()),
+    ]
+)
+
+
+def _now_s() -> int:
+    return now_us() // US_PER_SECOND
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DuckDBStore(Store):
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            self._con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"the store {path} is in use by another process (is `streammeter serve` "
+                    "running?). Stop it, or send this command through the running server with "
+                    "--url http://HOST:PORT and --token TOKEN_ID:SECRET."
+                ) from None
+            raise
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        if not read_only:
+            self._migrate()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def _migrate(self) -> None:
+        schema = resources.files("streammeter.store").joinpath("schema.sql").read_text()
+        with self._write_lock:
+            self._con.execute(schema)
+            self._con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._write_lock:
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- environments and tokens -----------------------------------------------------------
+    def create_environment(self, name: str, account_id: str | None = None) -> Environment:
+        env_id = secrets.token_hex(5)
+        account = account_id or f"acct_{env_id}"
+        created = _now_s()
+        with self._transaction() as cur:
+            key = cur.execute("SELECT coalesce(max(env_key), 0) + 1 FROM environments").fetchone()
+            cur.execute(
+                "INSERT INTO accounts SELECT ?, ? WHERE ? NOT IN (SELECT account_id FROM accounts)",
+                [account, created, account],
+            )
+            cur.execute(
+                "INSERT INTO environments VALUES (?, ?, ?, ?, ?)",
+                [key[0], env_id, name, account, created],
+            )
+        return Environment(key[0], env_id, name, account, created)
+
+    def get_environment(self, ref: str) -> Environment | None:
+        rows = self._cursor().execute(
+            "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
+            "WHERE environment_id = ? OR name = ? ORDER BY environment_id = ? DESC, env_key",
+            [ref, ref, ref],
+        ).fetchall()
+        if not rows:
+            return None
+        if len(rows) > 1 and rows[0][1] != ref:
+            raise LookupError(
+                f"{len(rows)} environments are named {ref!r}; use the environment id instead"
+            )
+        return Environment(*rows[0])
+
+    def list_environments(self) -> list[Environment]:
+        rows = self._cursor().execute(
+            "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
+            "ORDER BY env_key"
+        ).fetchall()
+        return [Environment(*row) for row in rows]
+
+    def create_token(self, env_key: int, scopes: Sequence[str]) -> tuple[str, str]:
+        token_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(36)
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, NULL)",
+                [token_id, env_key, _sha256(secret), ",".join(sorted(set(scopes))), _now_s()],
+            )
+        return token_id, secret
+
+    def _token_rows(self, where: str, params: list[Any]) -> list[TokenInfo]:
+        rows = self._cursor().execute(
+            "SELECT t.token_id, t.env_key, e.environment_id, t.scopes, t.created_at, "
+            f"t.revoked_at FROM tokens t JOIN environments e USING (env_key) {where} "
+            "ORDER BY t.created_at, t.token_id",
+            params,
+        ).fetchall()
+        return [
+            TokenInfo(tid, key, env, frozenset(scopes.split(",")), created, revoked)
+            for tid, key, env, scopes, created, revoked in rows
+        ]
+
+    def verify_token(self, token_id: str, secret: str) -> TokenInfo | None:
+        row = self._cursor().execute(
+            "SELECT secret_sha256 FROM tokens WHERE token_id = ? AND revoked_at IS NULL",
+            [token_id],
+        ).fetchone()
+        # Compare in constant time; hash even when the token is unknown.
+        expected = row[0] if row else _sha256("")
+        if not hmac.compare_digest(expected, _sha256(secret)) or row is None:
+            return None
+        return self._token_rows("WHERE t.token_id = ?", [token_id])[0]
+
+    def list_tokens(self, env_key: int | None = None) -> list[TokenInfo]:
+        if env_key is None:
+            return self._token_rows("", [])
+        return self._token_rows("WHERE t.env_key = ?", [env_key])
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self._transaction() as cur:
+            found = cur.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL "
+                "RETURNING token_id",
+                [_now_s(), token_id],
+            ).fetchall()
+        return bool(found)
+
+    # -- catalog ---------------------------------------------------------------------------
+    @staticmethod
+    def _ensure_keys(
+        cur: duckdb.DuckDBPyConnection, env_key: int, kind: str, ids: Sequence[str]
+    ) -> dict[str, int]:
+        if not ids:
+            return {}
+        table = pa.table({"external_id": pa.array(sorted(set(ids)), pa.string())})
+        cur.register("new_ids", table)
+        try:
+            cur.execute(
+                "INSERT INTO entity_keys SELECT nextval('entity_key_seq'), ?, ?, n.external_id "
+                "FROM new_ids n ANTI JOIN (SELECT external_id FROM entity_keys "
+                "WHERE env_key = ? AND kind = ?) k USING (external_id)",
+                [env_key, kind, env_key, kind],
+            )
+            rows = cur.execute(
+                "SELECT k.external_id, k.entity_key FROM entity_keys k "
+                "SEMI JOIN new_ids n USING (external_id) WHERE k.env_key = ? AND k.kind = ?",
+                [env_key, kind],
+            ).fetchall()
+        finally:
+            cur.unregister("new_ids")
+        return dict(rows)
+
+    def upsert_assets(self, env_key: int, assets: Sequence[Asset]) -> int:
+        if not assets:
+            return 0
+        latest = {asset.asset_id: asset for asset in assets}  # last one wins within a call
+        updated = _now_s()
+        with self._transaction() as cur:
+            asset_keys = self._ensure_keys(cur, env_key, "asset", list(latest))
+            live_keys = self._ensure_keys(
+                cur, env_key, "live_stream", [a.live_stream_id for a in latest.values() if a.live_stream_id]
+            )
+            playback = [p.id for a in latest.values() for p in a.playback_ids]
+            keys = list(asset_keys.values())
+            old_playback = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT playback_id FROM playback_ids WHERE env_key = ? AND list_contains(?, asset_key)",
+                    [env_key, keys],
+                ).fetchall()
+            ]
+            affected = self._stage_affected(cur, env_key, keys, playback + old_playback)
+            if affected:
+                self._apply_rollups(cur, "affected", sign=-1)
+            cur.execute("DELETE FROM assets WHERE list_contains(?, asset_key)", [keys])
+            cur.execute(
+                "DELETE FROM playback_ids WHERE env_key = ? AND (list_contains(?, asset_key) "
+                "OR list_contains(?, playback_id))",
+                [env_key, keys, playback],
+            )
+            cur.executemany(
+                f"INSERT INTO assets (asset_key, env_key, {_ASSET_COLUMNS}, live_stream_key, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        asset_keys[a.asset_id], env_key, a.asset_id, a.live_stream_id,
+                        a.passthrough, a.created_at if a.created_at is not None else updated,
+                        a.deleted_at, a.asset_state, a.asset_duration, a.asset_resolution_tier,
+                        a.asset_encoding_tier, a.asset_video_quality,
+                        live_keys.get(a.live_stream_id or ""), updated,
+                    ]
+                    for a in latest.values()
+                ],
+            )  # fmt: skip
+            pb_rows = [
+                [env_key, p.id, p.policy, asset_keys[a.asset_id]]
+                for a in latest.values()
+                for p in a.playback_ids
+            ]
+            if pb_rows:
+                cur.executemany("INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?, ?)", pb_rows)
+            if affected:
+                self._apply_rollups(cur, "affected", sign=1)
+                cur.execute("DROP TABLE affected")
+        return len(latest)
+
+    @staticmethod
+    def _stage_affected(
+        cur: duckdb.DuckDBPyConnection, env_key: int, asset_keys: list[int], playback: list[str]
+    ) -> int:
+        """Stage the records whose attribution depends on these assets/playback ids."""
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM records WHERE env_key = ? "
+            "AND (list_contains(?, asset_key) OR (asset_key IS NULL AND list_contains(?, playback_id)))",
+            [env_key, asset_keys, playback],
+        )
+        count = cur.execute("SELECT count(*) FROM affected").fetchone()[0]
+        if not count:
+            cur.execute("DROP TABLE affected")
+        return count
+
+    @staticmethod
+    def _apply_rollups(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
+        for table in ROLLUP_TABLES:
+            cur.execute(rollup_insert_sql(table, source, sign))
+
+    def _asset_dicts(self, where: str, params: list[Any], tail: str = "") -> list[dict[str, Any]]:
+        cur = self._cursor()
+        rows = cur.execute(
+            f"SELECT {_ASSET_COLUMNS}, "
+            "(SELECT list({'id': p.playback_id, 'policy': p.policy} ORDER BY p.playback_id) "
+            " FROM playback_ids p WHERE p.asset_key = a.asset_key) AS playback_ids "
+            f"FROM assets a {where} {tail}",
+            params,
+        )
+        names = [d[0] for d in rows.description]
+        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+
+    def get_asset(self, env_key: int, asset_id: str) -> dict[str, Any] | None:
+        found = self._asset_dicts("WHERE env_key = ? AND asset_id = ?", [env_key, asset_id])
+        return found[0] if found else None
+
+    def list_assets(
+        self, env_key: int, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        total = self._cursor().execute(
+            "SELECT count(*) FROM assets WHERE env_key = ?", [env_key]
+        ).fetchone()[0]
+        page = self._asset_dicts(
+            "WHERE env_key = ?", [env_key, limit, offset], "ORDER BY asset_id LIMIT ? OFFSET ?"
+        )
+        return page, total
+
+    def delete_asset(self, env_key: int, asset_id: str, deleted_at: int) -> bool:
+        with self._transaction() as cur:
+            found = cur.execute(
+                "UPDATE assets SET asset_state = 'deleted', "
+                "deleted_at = coalesce(deleted_at, ?), updated_at = ? "
+                "WHERE env_key = ? AND asset_id = ? RETURNING asset_key",
+                [deleted_at, _now_s(), env_key, asset_id],
+            ).fetchall()
+        return bool(found)
+
+    # -- ingest ----------------------------------------------------------------------------
+    def _receipts(self, where: str, params: list[Any], tail: str = "") -> list[Receipt]:
+        rows = self._cursor().execute(
+            f"SELECT {_RECEIPT_COLUMNS} FROM receipts r JOIN environments e USING (env_key) "
+            f"{where} {tail}",
+            params,
+        ).fetchall()
+        receipts = []
+        for row in rows:
+            values = list(row)
+            values[14] = json.loads(values[14])
+            receipts.append(Receipt(*values))
+        return receipts
+
+    def find_receipt_by_content(self, env_key: int, content_sha256: str) -> Receipt | None:
+        found = self._receipts(
+            "WHERE r.env_key = ? AND content_sha256 = ?", [env_key, content_sha256]
+        )
+        return found[0] if found else None
+
+    def latest_receipts_for_name(self, env_key: int, name: str) -> list[Receipt]:
+        return self._receipts(
+            "WHERE r.env_key = ? AND r.name = ? AND source = 'file'",
+            [env_key, name],
+            "ORDER BY byte_size DESC",
+        )
+
+    @contextmanager
+    def importing(self, env_key: int, draft: ReceiptDraft) -> Iterator[ImportSession]:
+        with self._transaction() as cur:
+            yield _DuckDBImport(self, cur, env_key, draft)
+
+    def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]:
+        where, params = ("WHERE r.env_key = ?", [env_key]) if env_key is not None else ("", [])
+        return self._receipts(where, [*params, limit], "ORDER BY imported_at DESC, receipt_id LIMIT ?")
+
+    def get_receipt(self, receipt_id: str) -> Receipt | None:
+        found = self._receipts("WHERE receipt_id = ?", [receipt_id])
+        return found[0] if found else None
+
+    def quarantined(self, receipt_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._cursor().execute(
+            "SELECT line_no, reason, raw FROM quarantine WHERE receipt_id = ? "
+            "ORDER BY line_no LIMIT ?",
+            [receipt_id, limit],
+        ).fetchall()
+        return [{"line": line, "reason": reason, "raw": raw} for line, reason, raw in rows]
+
+    # -- query -----------------------------------------------------------------------------
+    def delivery_usage(
+        self,
+        env_key: int,
+        start_hour: int,
+        end_hour: int,
+        *,
+        asset_id: str | None = None,
+        live_stream_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[UsageRow], int]:
+        cur = self._cursor()
+        key_filter, key_params = "", []
+        if asset_id is not None:
+            row = cur.execute(
+                "SELECT asset_key FROM assets WHERE env_key = ? AND asset_id = ?",
+                [env_key, asset_id],
+            ).fetchone()
+            if row is None:
+                return [], 0
+            key_filter, key_params = " AND asset_key = ?", [row[0]]
+        scans, params = [], []
+        for table, lo, hi in split_window(start_hour, end_hour):
+            scans.append(
+                f"SELECT asset_key, tier, delivered_us FROM {table} "
+                f"WHERE env_key = ? AND bucket >= ? AND bucket < ?{key_filter}"
+            )
+            params += [env_key, lo, hi, *key_params]
+        if not scans:
+            return [], 0
+        live_filter = ""
+        if live_stream_id is not None:
+            live_filter = " AND a.live_stream_id = ?"
+        sql = f"""
+            WITH usage AS ({" UNION ALL ".join(scans)}),
+            per_asset AS (
+                SELECT asset_key,
+                       sum(delivered_us) FILTER (WHERE tier = 1) AS t1,
+                       sum(delivered_us) FILTER (WHERE tier = 2) AS t2,
+                       sum(delivered_us) FILTER (WHERE tier = 3) AS t3,
+                       sum(delivered_us) FILTER (WHERE tier = 4) AS t4,
+                       sum(delivered_us) FILTER (WHERE tier = 5) AS t5,
+                       sum(delivered_us) AS total
+                FROM usage WHERE tier > 0 AND asset_key IS NOT NULL
+                GROUP BY asset_key
+            )
+            SELECT p.t1, p.t2, p.t3, p.t4, p.t5, p.total, count(*) OVER () AS row_count,
+                   {", ".join("a." + c.strip() for c in _ASSET_COLUMNS.split(","))}
+            FROM per_asset p JOIN assets a USING (asset_key)
+            WHERE p.total > 0{live_filter}
+            ORDER BY p.total DESC, a.asset_id
+            LIMIT ? OFFSET ?
+        """
+        params += ([live_stream_id] if live_stream_id is not None else []) + [limit, offset]
+        result = cur.execute(sql, params)
+        names = [d[0] for d in result.description]
+        rows = result.fetchall()
+        if not rows:
+            total = self._count_usage_rows(sql, params) if offset else 0
+            return [], total
+        usage = []
+        for row in rows:
+            tiers = {code: int(row[code - 1]) for code in range(1, 6) if row[code - 1]}
+            asset = dict(zip(names[7:], row[7:], strict=True))
+            usage.append(UsageRow(asset=asset, tiers_us=tiers, total_us=int(row[5])))
+        return usage, int(rows[0][6])
+
+    def _count_usage_rows(self, sql: str, params: list[Any]) -> int:
+        """total_row_count for a page past the end: same query, first page."""
+        row = self._cursor().execute(sql, [*params[:-2], 1, 0]).fetchone()
+        return int(row[6]) if row else 0
+
+    def rollup_snapshot(self, table: str = "usage_hour") -> list[tuple[Any, ...]]:
+        if table not in ROLLUP_TABLES:
+            raise ValueError(f"unknown rollup table {table}")
+        return self._cursor().execute(
+            f"SELECT env_key, bucket, asset_key, live_stream_key, tier, sum(delivered_us), "
+            f"sum(bytes), sum(requests) FROM {table} GROUP BY ALL "
+            "HAVING sum(delivered_us) <> 0 OR sum(bytes) <> 0 OR sum(requests) <> 0 "
+            "ORDER BY ALL"
+        ).fetchall()
+
+    # -- maintenance -----------------------------------------------------------------------
+    def rebuild(self) -> None:
+        with self._transaction() as cur:
+            for table in ROLLUP_TABLES:
+                cur.execute(f"DELETE FROM {table}")
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE rebuild_source AS "
+                "SELECT * FROM records ORDER BY env_key, hour"
+            )
+            self._apply_rollups(cur, "rebuild_source")
+            cur.execute("DROP TABLE rebuild_source")
+        self.compact()
+
+    def compact(self) -> None:
+        with self._transaction() as cur:
+            for table in ROLLUP_TABLES:
+                cur.execute(
+                    f"CREATE OR REPLACE TEMP TABLE compacted AS "
+                    f"SELECT env_key, bucket, asset_key, live_stream_key, tier, "
+                    f"sum(delivered_us)::BIGINT AS delivered_us, sum(bytes)::BIGINT AS bytes, "
+                    f"sum(requests)::BIGINT AS requests FROM {table} GROUP BY ALL "
+                    f"HAVING sum(delivered_us) <> 0 OR sum(bytes) <> 0 OR sum(requests) <> 0 "
+                    f"ORDER BY env_key, bucket, asset_key"
+                )
+                cur.execute(f"DELETE FROM {table}")
+                cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
+            cur.execute("DROP TABLE compacted")
+
+
+class _DuckDBImport(ImportSession):
+    """Stages each chunk as Arrow, dedupes it against stored records, appends rollup deltas."""
+
+    def __init__(
+        self, store: DuckDBStore, cur: duckdb.DuckDBPyConnection, env_key: int, draft: ReceiptDraft
+    ) -> None:
+        self._store, self._cur, self._env_key, self._draft = store, cur, env_key, draft
+        self.receipt_id = "rcpt_" + secrets.token_hex(8)
+        self._quarantine: list[tuple[str, int, str, str]] = []
+        self._unknown_asset = self._unknown_playback = 0
+
+    def add(self, items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> list[str]:
+        statuses = ["accepted"] * len(items)
+        seen: set[str] = set()
+        for i, (_, record, _) in enumerate(items):  # first copy within the chunk wins
+            if record.request_id is not None:
+                if record.request_id in seen:
+                    statuses[i] = "duplicate"
+                seen.add(record.request_id)
+        cur = self._cur
+        cur.register("stage_arrow", self._arrow(items))
+        try:
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx"
+            )
+        finally:
+            cur.unregister("stage_arrow")
+        existing = cur.execute(
+            "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
+            " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
+            " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
+            [self._env_key, LATE_WINDOW_US, LATE_WINDOW_US],
+        ).fetchall()
+        for (idx,) in existing:
+            statuses[idx] = "duplicate"
+        accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
+        store = self._store
+        # Give every asset / live stream id an integer key; they are joined in SQL below.
+        store._ensure_keys(
+            cur, self._env_key, "asset",
+            [items[i][1].asset_id for i in accepted_idx if items[i][1].asset_id],
+        )  # fmt: skip
+        store._ensure_keys(
+            cur, self._env_key, "live_stream",
+            [items[i][1].live_stream_id for i in accepted_idx if items[i][1].live_stream_id],
+        )  # fmt: skip
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE import_chunk AS "
+            "SELECT ? AS env_key, ? AS receipt_id, s.line_no, s.request_id, s.ts_us, "
+            "CAST(s.ts_us // 3600000000 AS INTEGER) AS hour, ka.entity_key AS asset_key, "
+            "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
+            "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
+            "s.session_id, s.earned_us "
+            "FROM stage s "
+            "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
+            "     AND ka.external_id = s.asset_id "
+            "LEFT JOIN entity_keys kl ON kl.env_key = ? AND kl.kind = 'live_stream' "
+            "     AND kl.external_id = s.live_stream_id "
+            "WHERE list_contains(?, s.idx) ORDER BY s.idx",
+            [self._env_key, self.receipt_id, self._env_key, self._env_key, accepted_idx],
+        )
+        cur.execute("INSERT INTO records SELECT * FROM import_chunk")
+        store._apply_rollups(cur, "import_chunk")
+        unknown_asset, unknown_playback = cur.execute(
+            "SELECT count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
+            "       count(*) FILTER (WHERE c.asset_key IS NULL AND pb.asset_key IS NULL) "
+            "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
+            "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
+            "     AND pb.playback_id = c.playback_id"
+        ).fetchone()
+        self._unknown_asset += unknown_asset
+        self._unknown_playback += unknown_playback
+        cur.execute("DROP TABLE import_chunk")
+        cur.execute("DROP TABLE stage")
+        return statuses
+
+    @staticmethod
+    def _arrow(items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> pa.Table:
+        columns: dict[str, list[Any]] = {name: [] for name in _STAGE_SCHEMA.names}
+        for idx, (line_no, rec, counted) in enumerate(items):
+            columns["idx"].append(idx)
+            columns["line_no"].append(line_no)
+            columns["request_id"].append(rec.request_id)
+            columns["ts_us"].append(rec.ts_us)
+            columns["asset_id"].append(rec.asset_id)
+            columns["playback_id"].append(rec.playback_id)
+            columns["live_stream_id"].append(rec.live_stream_id)
+            columns["kind"].append(rec.kind)
+            columns["track"].append(rec.track)
+            columns["tier_hint"].append(rec.tier_hint)
+            columns["duration_us"].append(
+                None if rec.duration is None else round(rec.duration * US_PER_SECOND)
+            )
+            columns["bytes"].append(rec.bytes)
+            columns["method"].append(rec.method)
+            columns["status"].append(rec.status)
+            columns["body_bytes"].append(rec.body_bytes)
+            columns["object_bytes"].append(rec.object_bytes)
+            columns["session_id"].append(rec.session_id)
+            columns["earned_us"].append(counted.earned_us)
+        return pa.table(columns, schema=_STAGE_SCHEMA)
+
+    def attribution_notes(self) -> dict[str, int]:
+        notes = {
+            "asset_id not in the catalog yet (counted; in the Mux API once registered)": (
+                self._unknown_asset
+            ),
+            "playback_id not in the catalog yet (bytes counted; seconds once registered)": (
+                self._unknown_playback
+            ),
+        }
+        return {note: number for note, number in notes.items() if number}
+
+    def reject(self, line_no: int, reason: str, raw: str) -> None:
+        self._quarantine.append((self.receipt_id, line_no, reason, raw[:4096]))
+
+    def finish(self, counts: dict[str, Any]) -> Receipt:
+        cur, draft = self._cur, self._draft
+        if self._quarantine:
+            cur.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?)", self._quarantine)
+        env_id = cur.execute(
+            "SELECT environment_id FROM environments WHERE env_key = ?", [self._env_key]
+        ).fetchone()[0]
+        receipt = Receipt(
+            receipt_id=self.receipt_id,
+            environment_id=env_id,
+            source=draft.source,
+            name=draft.name,
+            format=draft.format,
+            content_sha256=draft.content_sha256,
+            root_sha256=draft.root_sha256,
+            parent_receipt_id=draft.parent_receipt_id,
+            byte_size=draft.byte_size,
+            line_offset=draft.line_offset,
+            lines_read=counts["lines_read"],
+            accepted=counts["accepted"],
+            duplicate=counts["duplicate"],
+            rejected=counts["rejected"],
+            notes=counts["notes"],
+            first_ts_us=counts["first_ts_us"],
+            last_ts_us=counts["last_ts_us"],
+            bytes_measure=draft.bytes_measure,
+            imported_at=_now_s(),
+        )
+        cur.execute(
+            "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                receipt.receipt_id, self._env_key, receipt.source, receipt.name, receipt.format,
+                receipt.content_sha256, receipt.root_sha256, receipt.parent_receipt_id,
+                receipt.byte_size, receipt.line_offset, receipt.lines_read, receipt.accepted,
+                receipt.duplicate, receipt.rejected, json.dumps(receipt.notes, sort_keys=True),
+                receipt.first_ts_us, receipt.last_ts_us, receipt.bytes_measure,
+                receipt.imported_at,
+            ],
+        )  # fmt: skip
+        return receipt

@@ -1,0 +1,130 @@
+-- streammeter embedded store (DuckDB). Times are integer microseconds or hours since the epoch.
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id VARCHAR PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS environments (
+    env_key INTEGER PRIMARY KEY,
+    environment_id VARCHAR NOT NULL UNIQUE,
+    name VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id VARCHAR PRIMARY KEY,
+    env_key INTEGER NOT NULL,
+    secret_sha256 VARCHAR NOT NULL,
+    scopes VARCHAR NOT NULL,          -- comma-separated: read,ingest,admin
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+
+-- Integer keys for assets and live streams (known to the catalog or only seen in records).
+CREATE SEQUENCE IF NOT EXISTS entity_key_seq START 1;
+CREATE TABLE IF NOT EXISTS entity_keys (
+    entity_key INTEGER PRIMARY KEY,
+    env_key INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,            -- 'asset' | 'live_stream'
+    external_id VARCHAR NOT NULL,
+    UNIQUE (env_key, kind, external_id)
+);
+
+CREATE TABLE IF NOT EXISTS assets (
+    asset_key INTEGER PRIMARY KEY,
+    env_key INTEGER NOT NULL,
+    asset_id VARCHAR NOT NULL,
+    live_stream_id VARCHAR,
+    live_stream_key INTEGER,
+    passthrough VARCHAR,
+    created_at BIGINT,
+    deleted_at BIGINT,
+    asset_state VARCHAR NOT NULL,
+    asset_duration DOUBLE,
+    asset_resolution_tier VARCHAR NOT NULL,
+    asset_encoding_tier VARCHAR,
+    asset_video_quality VARCHAR,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS playback_ids (
+    env_key INTEGER NOT NULL,
+    playback_id VARCHAR NOT NULL,
+    policy VARCHAR NOT NULL,
+    asset_key INTEGER NOT NULL,
+    PRIMARY KEY (env_key, playback_id)
+);
+
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_id VARCHAR PRIMARY KEY,
+    env_key INTEGER NOT NULL,
+    source VARCHAR NOT NULL,          -- 'file' | 'batch'
+    name VARCHAR NOT NULL,            -- path of a file, 'POST /v1/events' for a batch
+    format VARCHAR NOT NULL,
+    content_sha256 VARCHAR NOT NULL,  -- of the (decompressed) content imported so far
+    root_sha256 VARCHAR NOT NULL,     -- identity of the lines: the first import of this file
+    parent_receipt_id VARCHAR,        -- the earlier import this one continues (a grown file)
+    byte_size BIGINT NOT NULL,
+    line_offset INTEGER NOT NULL,     -- lines before this import (grown files)
+    lines_read INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    duplicate INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    notes VARCHAR NOT NULL,           -- JSON object: reason -> count (unmapped, inferred tier...)
+    first_ts_us BIGINT,
+    last_ts_us BIGINT,
+    bytes_measure VARCHAR NOT NULL,
+    imported_at BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    receipt_id VARCHAR NOT NULL,
+    line_no INTEGER NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw VARCHAR NOT NULL
+);
+
+-- The source of truth: every accepted record, with what it earned before attribution.
+CREATE TABLE IF NOT EXISTS records (
+    env_key INTEGER NOT NULL,
+    receipt_id VARCHAR NOT NULL,
+    line_no INTEGER NOT NULL,
+    request_id VARCHAR,
+    ts_us BIGINT NOT NULL,
+    hour INTEGER NOT NULL,
+    asset_key INTEGER,
+    playback_id VARCHAR,
+    live_stream_key INTEGER,
+    kind VARCHAR NOT NULL,
+    track VARCHAR NOT NULL,
+    tier_hint TINYINT,
+    duration_us BIGINT,
+    bytes BIGINT NOT NULL,
+    method VARCHAR NOT NULL,
+    status SMALLINT NOT NULL,
+    body_bytes BIGINT,
+    object_bytes BIGINT,
+    session_id VARCHAR,
+    earned_us BIGINT NOT NULL
+);
+
+-- Rollups: append-only deltas, always read with SUM(...) GROUP BY. `bucket` is the first hour
+-- of the bucket (an hour, a UTC day, a UTC calendar month). asset_key NULL = unmapped bytes.
+CREATE TABLE IF NOT EXISTS usage_hour (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
+    live_stream_key INTEGER, tier TINYINT NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_day (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
+    live_stream_key INTEGER, tier TINYINT NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_month (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
+    live_stream_key INTEGER, tier TINYINT NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+);
