@@ -191,10 +191,15 @@ def import_file(
     path: Path,
     fmt: str | None = None,
     progress: Progress | None = None,
+    source_name: str | None = None,
 ) -> Receipt:
-    """Import one file of generic records; a no-op (receipt says so) if already imported."""
-    fmt = fmt or detect_format(path)
-    name = str(path.resolve())
+    """Import one file of generic records; a no-op (receipt says so) if already imported.
+
+    `source_name` names the file in receipts (default: its absolute path); a later import
+    under the same name that extends the same content counts only the new lines.
+    """
+    fmt = fmt or detect_format(Path(source_name) if source_name else path)
+    name = source_name or str(path.resolve())
     if fmt == "parquet":
         sha = _sha256_file(path)
         earlier = store.find_receipt_by_content(env_key, sha)

@@ -1,0 +1,188 @@
+"""streammeter's own API: catalog, event batches, file imports and receipts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import ValidationError
+
+from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
+from streammeter.api.auth import require
+from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_batch, import_file
+from streammeter.model.catalog import Asset, asset_error_message
+from streammeter.model.times import US_PER_SECOND, now_us
+from streammeter.sources.generic import FORMATS, RecordError
+from streammeter.store.base import Receipt, Store, TokenInfo
+
+router = APIRouter(prefix="/v1", tags=["Native"])
+
+ReadToken = Annotated[TokenInfo, Depends(require("read"))]
+AdminToken = Annotated[TokenInfo, Depends(require("admin"))]
+IngestToken = Annotated[TokenInfo, Depends(require("ingest"))]
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def asset_json(asset: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in asset.items() if value is not None} | {
+        "playback_ids": asset.get("playback_ids") or []
+    }
+
+
+def receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return dataclasses.asdict(receipt)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", [f"the body is larger than {limit} bytes"])
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# -- assets ---------------------------------------------------------------------------------
+@router.put("/assets/{asset_id}", response_class=JSONResponse, summary="Create or replace an asset")
+def put_asset(
+    asset_id: str,
+    request: Request,
+    token: AdminToken,
+    fields: Annotated[dict[str, Any], Body(description="Mux asset fields")],
+) -> JSONResponse:
+    try:
+        asset = Asset.model_validate({**fields, "asset_id": asset_id})
+    except ValidationError as exc:
+        raise invalid([asset_error_message(exc)]) from None
+    store = _store(request)
+    store.upsert_assets(token.env_key, [asset])
+    return JSONResponse({"data": asset_json(store.get_asset(token.env_key, asset_id) or {})})
+
+
+@router.post("/assets", response_class=JSONResponse, summary="Upsert many assets (NDJSON or array)")
+async def post_assets(request: Request, token: AdminToken) -> JSONResponse:
+    body = await _body(request, MAX_BATCH_BYTES)
+    try:
+        items = orjson.loads(body) if body.lstrip().startswith(b"[") else [
+            orjson.loads(line) for line in body.splitlines() if line.strip()
+        ]
+    except orjson.JSONDecodeError as exc:
+        raise invalid([f"invalid JSON: {exc}"]) from None
+    assets, errors = [], []
+    for number, item in enumerate(items, start=1):
+        try:
+            assets.append(Asset.model_validate(item))
+        except ValidationError as exc:
+            errors.append(f"record {number}: {asset_error_message(exc)}")
+    if errors:
+        raise invalid(errors)
+    count = _store(request).upsert_assets(token.env_key, assets)
+    return JSONResponse({"data": {"upserted": count}})
+
+
+@router.get("/assets/{asset_id}", response_class=JSONResponse, summary="Get an asset")
+def get_asset(asset_id: str, request: Request, token: ReadToken) -> JSONResponse:
+    asset = _store(request).get_asset(token.env_key, asset_id)
+    if asset is None:
+        raise not_found(f"Asset {asset_id!r}")
+    return JSONResponse({"data": asset_json(asset)})
+
+
+@router.get("/assets", response_class=JSONResponse, summary="List assets")
+def list_assets(
+    request: Request,
+    token: ReadToken,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    assets, total = _store(request).list_assets(token.env_key, limit, (page - 1) * limit)
+    return JSONResponse(
+        {"data": [asset_json(a) for a in assets], "total_row_count": total, "page": page, "limit": limit}
+    )
+
+
+@router.delete("/assets/{asset_id}", response_class=JSONResponse, summary="Mark an asset deleted")
+def delete_asset(asset_id: str, request: Request, token: AdminToken) -> JSONResponse:
+    store = _store(request)
+    if not store.delete_asset(token.env_key, asset_id, now_us() // US_PER_SECOND):
+        raise not_found(f"Asset {asset_id!r}")
+    return JSONResponse({"data": asset_json(store.get_asset(token.env_key, asset_id) or {})})
+
+
+# -- ingest ---------------------------------------------------------------------------------
+@router.post("/events", response_class=JSONResponse, summary="Ingest a batch of delivery records")
+async def post_events(request: Request, token: IngestToken) -> JSONResponse:
+    body = await _body(request, MAX_BATCH_BYTES)
+    try:
+        receipt, outcomes = import_batch(_store(request), token.env_key, body)
+    except (BatchTooLarge, RecordError) as exc:
+        status = 413 if isinstance(exc, BatchTooLarge) else 400
+        raise ApiError(status, "invalid_parameters", [str(exc)]) from None
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1  # type: ignore[index]
+    return JSONResponse(
+        {
+            "data": {
+                "receipt_id": receipt.receipt_id,
+                "already_imported": receipt.already_imported,
+                "counts": {"accepted": 0, "duplicate": 0, "rejected": 0} | counts,
+                "records": outcomes,
+            }
+        }
+    )
+
+
+@router.post("/imports", response_class=JSONResponse, summary="Import a whole file (request body)")
+async def post_import(
+    request: Request,
+    token: IngestToken,
+    name: Annotated[str, Query(description="The file's name or path, for growth detection")],
+    format: Annotated[str | None, Query(description="ndjson, csv or parquet")] = None,
+) -> JSONResponse:
+    if format is not None and format not in FORMATS:
+        raise invalid([f"format must be one of {', '.join(FORMATS)}"])
+    suffix = "".join(Path(name).suffixes[-2:])
+    handle = tempfile.NamedTemporaryFile(delete=False, suffix=suffix)
+    try:
+        with handle:
+            async for chunk in request.stream():
+                handle.write(chunk)
+        try:
+            receipt = import_file(
+                _store(request), token.env_key, Path(handle.name), format, source_name=name
+            )
+        except ValueError as exc:
+            raise invalid([str(exc)]) from None
+    finally:
+        os.unlink(handle.name)
+    return JSONResponse({"data": receipt_json(receipt)})
+
+
+# -- receipts -------------------------------------------------------------------------------
+@router.get("/receipts", response_class=JSONResponse, summary="List import receipts")
+def list_receipts(
+    request: Request, token: ReadToken, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> JSONResponse:
+    receipts = _store(request).list_receipts(token.env_key, limit)
+    return JSONResponse({"data": [receipt_json(r) for r in receipts]})
+
+
+@router.get("/receipts/{receipt_id}", response_class=JSONResponse, summary="A receipt and its quarantine")
+def get_receipt(receipt_id: str, request: Request, token: ReadToken) -> JSONResponse:
+    store = _store(request)
+    receipt = store.get_receipt(receipt_id)
+    if receipt is None or receipt.environment_id != token.environment_id:
+        raise not_found(f"Receipt {receipt_id!r}")
+    return JSONResponse(
+        {"data": receipt_json(receipt) | {"quarantine": store.quarantined(receipt_id)}}
+    )

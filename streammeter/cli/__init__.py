@@ -1,0 +1,1 @@
+"""The `streammeter` command line."""

@@ -1,0 +1,41 @@
+"""Talking to a running server (`--url`), for when `serve` owns the store file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+
+class Remote:
+    def __init__(self, url: str, token: str | None) -> None:
+        token = token or os.environ.get("STREAMMETER_TOKEN")
+        if not token or ":" not in token:
+            raise typer.BadParameter(
+                "--url needs --token TOKEN_ID:SECRET (or STREAMMETER_TOKEN) of the environment"
+            )
+        token_id, _, secret = token.partition(":")
+        self.client = httpx.Client(base_url=url.rstrip("/"), auth=(token_id, secret), timeout=300)
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                messages = response.json()["error"]["messages"]
+            except (ValueError, KeyError, TypeError):
+                messages = [response.text]
+            raise typer.BadParameter(f"server answered {response.status_code}: {'; '.join(messages)}")
+        return response.json()
+
+    def import_file(self, path: Path, fmt: str | None) -> dict[str, Any]:
+        params = {"name": str(path.resolve())} | ({"format": fmt} if fmt else {})
+        with path.open("rb") as handle:
+            return self._check(self.client.post("/v1/imports", params=params, content=handle))["data"]
+
+    def upsert_assets(self, path: Path) -> int:
+        return self._check(self.client.post("/v1/assets", content=path.read_bytes()))["data"]["upserted"]
+
+    def delivery_usage(self, params: list[tuple[str, str]]) -> dict[str, Any]:
+        return self._check(self.client.get("/video/v1/delivery-usage", params=params))
