@@ -41,7 +41,9 @@ def _assets(rng: random.Random, count: int, start: int) -> list[Asset]:
     assets = []
     for n in range(count):
         audio_only = n % 40 == 39
-        tier = "audio-only" if audio_only else rng.choice(["720p", "1080p", "1080p", "1440p", "2160p"])
+        tier = (
+            "audio-only" if audio_only else rng.choice(["720p", "1080p", "1080p", "1440p", "2160p"])
+        )
         quality = rng.choice(["basic", "plus", "premium"])
         deleted = n % 50 == 7
         assets.append(
@@ -70,7 +72,12 @@ def _records(rng: random.Random, assets: list[Asset], start: int, end: int, sess
         top = {"720p": 1, "1080p": 2, "1440p": 3, "2160p": 4}.get(asset.asset_resolution_tier, 0)
         rung = rng.randint(0, top)
         sid = f"s{session}"
-        yield {"timestamp": round(t, 3), "asset_id": asset.asset_id, "kind": "manifest", "bytes": 900}
+        yield {
+            "timestamp": round(t, 3),
+            "asset_id": asset.asset_id,
+            "kind": "manifest",
+            "bytes": 900,
+        }
         for n in range(rng.randint(3, 120)):
             rung = max(0, min(top, rung + rng.choice([-1, 0, 0, 0, 0, 1])))
             width, height = LADDER[rung]

@@ -99,8 +99,10 @@ def test_csv_import_with_exact_field_names(tmp_path, store, tenant):
 def test_a_bad_line_names_its_line_and_imports_nothing(tmp_path):
     path = tmp_path / "assets.ndjson"
     path.write_text(
-        json.dumps({"asset_id": "ok", "asset_resolution_tier": "720p"}) + "\n"
-        + json.dumps({"asset_id": "bad", "asset_resolution_tier": "8k"}) + "\n"
+        json.dumps({"asset_id": "ok", "asset_resolution_tier": "720p"})
+        + "\n"
+        + json.dumps({"asset_id": "bad", "asset_resolution_tier": "8k"})
+        + "\n"
     )
     with pytest.raises(CatalogFileError, match="line 2: asset_resolution_tier"):
         read_assets(path)
@@ -110,7 +112,9 @@ def test_upsert_replaces_and_deleted_asset_keeps_its_usage(tmp_path, store, tena
     monkeypatch.setenv("STREAMMETER_NOW", str(1_700_000_000 + 86_400))
     key = tenant.env.env_key
     store.upsert_assets(key, [Asset(asset_id="a", asset_resolution_tier="720p")])
-    write_ndjson(tmp_path / "r.ndjson", [{"timestamp": 1_700_000_000, "asset_id": "a", "duration": 4}])
+    write_ndjson(
+        tmp_path / "r.ndjson", [{"timestamp": 1_700_000_000, "asset_id": "a", "duration": 4}]
+    )
     import_file(store, key, tmp_path / "r.ndjson")
     store.upsert_assets(key, [Asset(asset_id="a", asset_resolution_tier="1080p", passthrough="v2")])
     assert store.get_asset(key, "a")["passthrough"] == "v2"

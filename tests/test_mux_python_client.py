@@ -44,7 +44,11 @@ def test_timeframe(api):
     assert (first.created_at, first.deleted_at) == ("1607939184", "1607945257")
     assert (first.asset_encoding_tier, first.asset_video_quality) == ("baseline", "basic")
     assert first.asset_duration == 154.366667
-    assert (second.asset_id, second.delivered_seconds, second.asset_video_quality) == (Q, 30, "plus")
+    assert (second.asset_id, second.delivered_seconds, second.asset_video_quality) == (
+        Q,
+        30,
+        "plus",
+    )
     assert second.live_stream_id is None
 
 

@@ -12,8 +12,8 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import ValidationError
 
-from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
 from streammeter.api.auth import require
+from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
 from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_batch, import_file
 from streammeter.model.catalog import Asset, asset_error_message
 from streammeter.model.times import US_PER_SECOND, now_us
@@ -72,9 +72,11 @@ def put_asset(
 async def post_assets(request: Request, token: AdminToken) -> JSONResponse:
     body = await _body(request, MAX_BATCH_BYTES)
     try:
-        items = orjson.loads(body) if body.lstrip().startswith(b"[") else [
-            orjson.loads(line) for line in body.splitlines() if line.strip()
-        ]
+        items = (
+            orjson.loads(body)
+            if body.lstrip().startswith(b"[")
+            else [orjson.loads(line) for line in body.splitlines() if line.strip()]
+        )
     except orjson.JSONDecodeError as exc:
         raise invalid([f"invalid JSON: {exc}"]) from None
     assets, errors = [], []
@@ -106,7 +108,12 @@ def list_assets(
 ) -> JSONResponse:
     assets, total = _store(request).list_assets(token.env_key, limit, (page - 1) * limit)
     return JSONResponse(
-        {"data": [asset_json(a) for a in assets], "total_row_count": total, "page": page, "limit": limit}
+        {
+            "data": [asset_json(a) for a in assets],
+            "total_row_count": total,
+            "page": page,
+            "limit": limit,
+        }
     )
 
 
@@ -152,7 +159,7 @@ async def post_import(
     if format is not None and format not in FORMATS:
         raise invalid([f"format must be one of {', '.join(FORMATS)}"])
     suffix = "".join(Path(name).suffixes[-2:])
-    handle = tempfile.NamedTemporaryFile(delete=False, suffix=suffix)
+    handle = tempfile.NamedTemporaryFile(delete=False, suffix=suffix)  # noqa: SIM115
     try:
         with handle:
             async for chunk in request.stream():
@@ -177,7 +184,9 @@ def list_receipts(
     return JSONResponse({"data": [receipt_json(r) for r in receipts]})
 
 
-@router.get("/receipts/{receipt_id}", response_class=JSONResponse, summary="A receipt and its quarantine")
+@router.get(
+    "/receipts/{receipt_id}", response_class=JSONResponse, summary="A receipt and its quarantine"
+)
 def get_receipt(receipt_id: str, request: Request, token: ReadToken) -> JSONResponse:
     store = _store(request)
     receipt = store.get_receipt(receipt_id)

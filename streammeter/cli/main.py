@@ -37,8 +37,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(assets_app, name="assets")
 app.add_typer(receipts_app, name="receipts")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
@@ -115,7 +115,8 @@ def serve(
 @app.command()
 def demo(
     db: Annotated[
-        str | None, typer.Option("--db", help="Where to write the demo store (default: a temp dir).")
+        str | None,
+        typer.Option("--db", help="Where to write the demo store (default: a temp dir)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -139,7 +140,9 @@ def demo(
     from streammeter.api import create_app
 
     with store_for(built.db) as store:
-        uvicorn.run(create_app(store, Settings.from_env()), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(store, Settings.from_env()), host=host, port=port, log_level="warning"
+        )
 
 
 # -- environments and tokens ----------------------------------------------------------------
@@ -168,7 +171,9 @@ def environments_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     with store_for(db) as store:
         envs = store.list_environments()
     if as_json:
-        print_json([{"id": e.environment_id, "name": e.name, "account": e.account_id} for e in envs])
+        print_json(
+            [{"id": e.environment_id, "name": e.name, "account": e.account_id} for e in envs]
+        )
         return
     if not envs:
         out.print("No environments yet. Create one: streammeter environments create prod")
@@ -254,7 +259,12 @@ def tokens_revoke(
 # -- catalog and ingest ---------------------------------------------------------------------
 @assets_app.command("import")
 def assets_import(
-    file: Annotated[Path, typer.Argument(help="NDJSON or CSV with Mux asset field names.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="NDJSON or CSV with Mux asset field names.", exists=True, dir_okay=False
+        ),
+    ],
     environment_ref: Annotated[
         str | None, typer.Option("--environment", "-e", help="Environment id or name.")
     ] = None,
@@ -292,7 +302,9 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         for match in matches:
             path = Path(match)
             if path.is_dir():
-                paths += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+                paths += sorted(
+                    p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                )
             elif path.is_file():
                 paths.append(path)
             else:
@@ -358,7 +370,13 @@ def _progress(path: Path, quiet: bool) -> Iterator[object]:
     if quiet or not err.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("lines"), TimeRemainingColumn())  # fmt: skip
@@ -391,7 +409,9 @@ def receipts_list(
     if not receipts:
         out.print("No imports yet. Import records: streammeter ingest --environment ENV FILE")
         return
-    table = Table("receipt", "environment", "source", "name", "lines", "accepted", "dup", "rejected")
+    table = Table(
+        "receipt", "environment", "source", "name", "lines", "accepted", "dup", "rejected"
+    )
     for r in receipts:
         table.add_row(
             r.receipt_id, r.environment_id, r.source, r.name, str(r.lines_read), str(r.accepted),
@@ -437,9 +457,13 @@ def usage(
     start: Annotated[
         str | None, typer.Option("--from", help="Window start (epoch seconds or RFC 3339).")
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end (epoch seconds or RFC 3339).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Window end (epoch seconds or RFC 3339).")
+    ] = None,
     asset_id: Annotated[str | None, typer.Option(help="Only this asset.")] = None,
-    live_stream_id: Annotated[str | None, typer.Option(help="Only this live stream's assets.")] = None,
+    live_stream_id: Annotated[
+        str | None, typer.Option(help="Only this live stream's assets.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
     page: Annotated[int, typer.Option(help="Page, from 1.")] = 1,
     output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")] = "table",
@@ -483,7 +507,11 @@ def _print_usage(body: dict, output: str) -> None:  # type: ignore[type-arg]
         print_json(body)
         return
     rows = [
-        [r["asset_id"], r["delivered_seconds"], *(r["delivered_seconds_by_resolution"].get(t, 0) for t in tiers)]
+        [
+            r["asset_id"],
+            r["delivered_seconds"],
+            *(r["delivered_seconds_by_resolution"].get(t, 0) for t in tiers),
+        ]
         for r in body["data"]
     ]
     header = ["asset_id", "delivered_seconds", *tiers]
@@ -500,8 +528,11 @@ def _print_usage(body: dict, output: str) -> None:  # type: ignore[type-arg]
         f"{body['total_row_count']} assets (page {body['page']})"
     )
     if not rows:
-        out.print(f"{title}\nNo delivered seconds in this window. Try --from/--to, or import "
-                  "records with: streammeter ingest --environment ENV FILE", highlight=False)
+        out.print(
+            f"{title}\nNo delivered seconds in this window. Try --from/--to, or import "
+            "records with: streammeter ingest --environment ENV FILE",
+            highlight=False,
+        )
         return
     table = Table(*header, title=title)
     for row in rows:
@@ -523,4 +554,3 @@ def compact(db: DbOption = None) -> None:
     with store_for(db) as store:
         store.compact()
     out.print("Compacted the rollups.")
-

@@ -26,16 +26,22 @@ class Remote:
                 messages = response.json()["error"]["messages"]
             except (ValueError, KeyError, TypeError):
                 messages = [response.text]
-            raise typer.BadParameter(f"server answered {response.status_code}: {'; '.join(messages)}")
+            raise typer.BadParameter(
+                f"server answered {response.status_code}: {'; '.join(messages)}"
+            )
         return response.json()
 
     def import_file(self, path: Path, fmt: str | None) -> dict[str, Any]:
         params = {"name": str(path.resolve())} | ({"format": fmt} if fmt else {})
         with path.open("rb") as handle:
-            return self._check(self.client.post("/v1/imports", params=params, content=handle))["data"]
+            return self._check(self.client.post("/v1/imports", params=params, content=handle))[
+                "data"
+            ]
 
     def upsert_assets(self, path: Path) -> int:
-        return self._check(self.client.post("/v1/assets", content=path.read_bytes()))["data"]["upserted"]
+        return self._check(self.client.post("/v1/assets", content=path.read_bytes()))["data"][
+            "upserted"
+        ]
 
     def delivery_usage(self, params: list[tuple[str, str]]) -> dict[str, Any]:
         return self._check(self.client.get("/video/v1/delivery-usage", params=params))

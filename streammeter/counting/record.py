@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 MEDIA_KINDS = frozenset({"segment", "part"})
-KINDS = frozenset(
-    {"segment", "part", "init", "manifest", "key", "subtitle", "thumbnail", "other"}
-)
+KINDS = frozenset({"segment", "part", "init", "manifest", "key", "subtitle", "thumbnail", "other"})
 TRACKS = frozenset({"video", "audio", "audio-only"})
 
 
@@ -16,8 +14,9 @@ TRACKS = frozenset({"video", "audio", "audio-only"})
 class DeliveryRecord:
     """One request: a viewer (or a CDN) asked for one object.
 
-    `duration` is the media duration of the object in exact seconds; `bytes` the bytes sent to the viewer
-    (viewing bytes); `body_bytes`/`object_bytes` describe partial transfers.
+    `duration` is the media duration of the object in exact seconds; `bytes` the bytes
+    sent to the viewer (viewing bytes); `body_bytes`/`object_bytes` describe partial
+    transfers.
     """
 
     ts_us: int

@@ -222,7 +222,8 @@ def import_file(
         (
             r
             for r in candidates
-            if r.byte_size < scan.size and scan.prefix.get(r.byte_size, ("", 0))[0] == r.content_sha256
+            if r.byte_size < scan.size
+            and scan.prefix.get(r.byte_size, ("", 0))[0] == r.content_sha256
         ),
         None,
     )

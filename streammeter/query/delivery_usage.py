@@ -35,7 +35,9 @@ class UsageQuery:
     live_stream_id: str | None
 
 
-def _positive_int(name: str, raw: str | None, default: int, maximum: int | None) -> tuple[int, str | None]:
+def _positive_int(
+    name: str, raw: str | None, default: int, maximum: int | None
+) -> tuple[int, str | None]:
     if raw is None:
         return default, None
     bound = f" from 1 to {maximum}" if maximum else " >= 1"
@@ -85,9 +87,7 @@ def parse_query(params: Sequence[tuple[str, str]], now_s: int, settings: Setting
         if len(bounds) == 2 and len(timeframe) == 2:
             raw_start, raw_end = bounds
             if raw_end <= raw_start:
-                errors.append(
-                    f"timeframe end ({raw_end}) must be after its start ({raw_start})"
-                )
+                errors.append(f"timeframe end ({raw_end}) must be after its start ({raw_start})")
             if raw_start < earliest_start:
                 errors.append(
                     f"timeframe start ({raw_start}) is older than {settings.history_days} days; "
@@ -131,7 +131,9 @@ def report(row: UsageRow) -> dict[str, Any]:
             out[name] = asset[name]
     out["delivered_seconds"] = _seconds(row.total_us)
     out["delivered_seconds_by_resolution"] = {
-        field: _seconds(row.tiers_us[code]) for code, field in TIER_FIELDS.items() if code in row.tiers_us
+        field: _seconds(row.tiers_us[code])
+        for code, field in TIER_FIELDS.items()
+        if code in row.tiers_us
     }
     return out
 

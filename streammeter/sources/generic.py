@@ -92,9 +92,7 @@ def _tier_hint(raw: dict[str, Any], track: str) -> int | None:
     if name is not None:
         from_name = tier_from_name(name)
         if from_name is None:
-            raise RecordError(
-                f"tier: {name!r} is not one of 720p, 1080p, 1440p, 2160p, audio-only"
-            )
+            raise RecordError(f"tier: {name!r} is not one of 720p, 1080p, 1440p, 2160p, audio-only")
     if from_pixels is not None and from_name is not None and from_pixels != from_name:
         raise RecordError(f"tier {name!r} contradicts width x height {width}x{height}")
     if track == "audio-only":

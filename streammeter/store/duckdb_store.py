@@ -143,11 +143,15 @@ class DuckDBStore(Store):
         return Environment(key[0], env_id, name, account, created)
 
     def get_environment(self, ref: str) -> Environment | None:
-        rows = self._cursor().execute(
-            "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
-            "WHERE environment_id = ? OR name = ? ORDER BY environment_id = ? DESC, env_key",
-            [ref, ref, ref],
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
+                "WHERE environment_id = ? OR name = ? ORDER BY environment_id = ? DESC, env_key",
+                [ref, ref, ref],
+            )
+            .fetchall()
+        )
         if not rows:
             return None
         if len(rows) > 1 and rows[0][1] != ref:
@@ -157,10 +161,14 @@ class DuckDBStore(Store):
         return Environment(*rows[0])
 
     def list_environments(self) -> list[Environment]:
-        rows = self._cursor().execute(
-            "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
-            "ORDER BY env_key"
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT env_key, environment_id, name, account_id, created_at FROM environments "
+                "ORDER BY env_key"
+            )
+            .fetchall()
+        )
         return [Environment(*row) for row in rows]
 
     def create_token(self, env_key: int, scopes: Sequence[str]) -> tuple[str, str]:
@@ -173,22 +181,30 @@ class DuckDBStore(Store):
         return token_id, secret
 
     def _token_rows(self, where: str, params: list[Any]) -> list[TokenInfo]:
-        rows = self._cursor().execute(
-            "SELECT t.token_id, t.env_key, e.environment_id, t.scopes, t.created_at, "
-            f"t.revoked_at FROM tokens t JOIN environments e USING (env_key) {where} "
-            "ORDER BY t.created_at, t.token_id",
-            params,
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT t.token_id, t.env_key, e.environment_id, t.scopes, t.created_at, "
+                f"t.revoked_at FROM tokens t JOIN environments e USING (env_key) {where} "
+                "ORDER BY t.created_at, t.token_id",
+                params,
+            )
+            .fetchall()
+        )
         return [
             TokenInfo(tid, key, env, frozenset(scopes.split(",")), created, revoked)
             for tid, key, env, scopes, created, revoked in rows
         ]
 
     def verify_token(self, token_id: str, secret: str) -> TokenInfo | None:
-        row = self._cursor().execute(
-            "SELECT secret_sha256 FROM tokens WHERE token_id = ? AND revoked_at IS NULL",
-            [token_id],
-        ).fetchone()
+        row = (
+            self._cursor()
+            .execute(
+                "SELECT secret_sha256 FROM tokens WHERE token_id = ? AND revoked_at IS NULL",
+                [token_id],
+            )
+            .fetchone()
+        )
         # Compare in constant time; hash even when the token is unknown.
         expected = row[0] if row else _sha256("")
         if not hmac.compare_digest(expected, _sha256(secret)) or row is None:
@@ -242,14 +258,18 @@ class DuckDBStore(Store):
         with self._transaction() as cur:
             asset_keys = self._ensure_keys(cur, env_key, "asset", list(latest))
             live_keys = self._ensure_keys(
-                cur, env_key, "live_stream", [a.live_stream_id for a in latest.values() if a.live_stream_id]
+                cur,
+                env_key,
+                "live_stream",
+                [a.live_stream_id for a in latest.values() if a.live_stream_id],
             )
             playback = [p.id for a in latest.values() for p in a.playback_ids]
             keys = list(asset_keys.values())
             old_playback = [
                 r[0]
                 for r in cur.execute(
-                    "SELECT playback_id FROM playback_ids WHERE env_key = ? AND list_contains(?, asset_key)",
+                    "SELECT playback_id FROM playback_ids "
+                    "WHERE env_key = ? AND list_contains(?, asset_key)",
                     [env_key, keys],
                 ).fetchall()
             ]
@@ -295,7 +315,8 @@ class DuckDBStore(Store):
         """Stage the records whose attribution depends on these assets/playback ids."""
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM records WHERE env_key = ? "
-            "AND (list_contains(?, asset_key) OR (asset_key IS NULL AND list_contains(?, playback_id)))",
+            "AND (list_contains(?, asset_key) "
+            "     OR (asset_key IS NULL AND list_contains(?, playback_id)))",
             [env_key, asset_keys, playback],
         )
         count = cur.execute("SELECT count(*) FROM affected").fetchone()[0]
@@ -327,9 +348,11 @@ class DuckDBStore(Store):
     def list_assets(
         self, env_key: int, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
-        total = self._cursor().execute(
-            "SELECT count(*) FROM assets WHERE env_key = ?", [env_key]
-        ).fetchone()[0]
+        total = (
+            self._cursor()
+            .execute("SELECT count(*) FROM assets WHERE env_key = ?", [env_key])
+            .fetchone()[0]
+        )
         page = self._asset_dicts(
             "WHERE env_key = ?", [env_key, limit, offset], "ORDER BY asset_id LIMIT ? OFFSET ?"
         )
@@ -347,11 +370,15 @@ class DuckDBStore(Store):
 
     # -- ingest ----------------------------------------------------------------------------
     def _receipts(self, where: str, params: list[Any], tail: str = "") -> list[Receipt]:
-        rows = self._cursor().execute(
-            f"SELECT {_RECEIPT_COLUMNS} FROM receipts r JOIN environments e USING (env_key) "
-            f"{where} {tail}",
-            params,
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM receipts r JOIN environments e USING (env_key) "
+                f"{where} {tail}",
+                params,
+            )
+            .fetchall()
+        )
         receipts = []
         for row in rows:
             values = list(row)
@@ -379,18 +406,24 @@ class DuckDBStore(Store):
 
     def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]:
         where, params = ("WHERE r.env_key = ?", [env_key]) if env_key is not None else ("", [])
-        return self._receipts(where, [*params, limit], "ORDER BY imported_at DESC, receipt_id LIMIT ?")
+        return self._receipts(
+            where, [*params, limit], "ORDER BY imported_at DESC, receipt_id LIMIT ?"
+        )
 
     def get_receipt(self, receipt_id: str) -> Receipt | None:
         found = self._receipts("WHERE receipt_id = ?", [receipt_id])
         return found[0] if found else None
 
     def quarantined(self, receipt_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self._cursor().execute(
-            "SELECT line_no, reason, raw FROM quarantine WHERE receipt_id = ? "
-            "ORDER BY line_no LIMIT ?",
-            [receipt_id, limit],
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT line_no, reason, raw FROM quarantine WHERE receipt_id = ? "
+                "ORDER BY line_no LIMIT ?",
+                [receipt_id, limit],
+            )
+            .fetchall()
+        )
         return [{"line": line, "reason": reason, "raw": raw} for line, reason, raw in rows]
 
     # -- query -----------------------------------------------------------------------------
@@ -469,12 +502,16 @@ class DuckDBStore(Store):
     def rollup_snapshot(self, table: str = "usage_hour") -> list[tuple[Any, ...]]:
         if table not in ROLLUP_TABLES:
             raise ValueError(f"unknown rollup table {table}")
-        return self._cursor().execute(
-            f"SELECT env_key, bucket, asset_key, live_stream_key, tier, sum(delivered_us), "
-            f"sum(bytes), sum(requests) FROM {table} GROUP BY ALL "
-            "HAVING sum(delivered_us) <> 0 OR sum(bytes) <> 0 OR sum(requests) <> 0 "
-            "ORDER BY ALL"
-        ).fetchall()
+        return (
+            self._cursor()
+            .execute(
+                f"SELECT env_key, bucket, asset_key, live_stream_key, tier, sum(delivered_us), "
+                f"sum(bytes), sum(requests) FROM {table} GROUP BY ALL "
+                "HAVING sum(delivered_us) <> 0 OR sum(bytes) <> 0 OR sum(requests) <> 0 "
+                "ORDER BY ALL"
+            )
+            .fetchall()
+        )
 
     # -- maintenance -----------------------------------------------------------------------
     def rebuild(self) -> None:
