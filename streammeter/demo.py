@@ -2,8 +2,8 @@
 
 A few hundred assets with Zipf popularity, two weeks of viewing sessions (ABR ladders of
 2/4/6-second segments, some audio-only, some aborted segments, playlists, a few malformed
-lines), imported through the real pipeline. The clock (`STREAMMETER_NOW`) is set 13 hours after
-the last delivery so the Mux windows are open.
+lines), imported through the real pipeline. The clock (`STREAMMETER_NOW`) is set 12 hours after
+the last delivery, so Mux's default window (the 13th to 12th hour ago) is its last hour.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from streammeter.model.catalog import Asset
 from streammeter.store import open_store
 
 LADDER = [(640, 360), (1280, 720), (1920, 1080), (2560, 1440), (3840, 2160)]
-DEMO_END = 1_795_132_800  # 2026-11-20T00:00:00Z: data ends here, the clock is 13 h later
+DEMO_END = 1_795_132_800  # 2026-11-20T00:00:00Z: data ends here, the clock is 12 h later
 
 
 @dataclass
@@ -113,7 +113,7 @@ def build_demo(
     if Path(path).exists():
         raise SystemExit(f"{path} exists; the demo wants a fresh store (pass another --db)")
     end, start = DEMO_END, DEMO_END - days * 86_400
-    now = end + 13 * 3_600
+    now = end + 12 * 3_600
     os.environ["STREAMMETER_NOW"] = str(now)
     catalog = _assets(rng, assets, start)
     records_file = folder / "deliveries.ndjson"

@@ -534,7 +534,8 @@ def _print_usage(body: dict, output: str) -> None:  # type: ignore[type-arg]
             highlight=False,
         )
         return
-    table = Table(*header, title=title)
+    short = ["asset_id", "seconds", "2160p", "1440p", "1080p", "720p", "audio-only"]
+    table = Table(*short, title=title)
     for row in rows:
         table.add_row(*(str(v) for v in row))
     out.print(table)
