@@ -16,14 +16,14 @@ def test_demo_store_is_queryable_through_the_api(tmp_path, monkeypatch):
     assert built.now == DEMO_END + 12 * 3600
     text = guide(built, "127.0.0.1", 8000)
     assert f"{built.token_id}:{built.token_secret}" in text
-    with open_store(built.db) as store, LiveServer(store) as server:
-        with server.client((built.token_id, built.token_secret)) as client:
-            day = client.get(
-                "/video/v1/delivery-usage",
-                params={"timeframe[]": [str(built.end - 86_400), str(built.end)], "limit": 1000},
-            ).json()
-            default = client.get("/video/v1/delivery-usage").json()
-            receipts = client.get("/v1/receipts").json()["data"]
+    token = (built.token_id, built.token_secret)
+    with open_store(built.db) as store, LiveServer(store) as server, server.client(token) as client:
+        day = client.get(
+            "/video/v1/delivery-usage",
+            params={"timeframe[]": [str(built.end - 86_400), str(built.end)], "limit": 1000},
+        ).json()
+        default = client.get("/video/v1/delivery-usage").json()
+        receipts = client.get("/v1/receipts").json()["data"]
     assert day["total_row_count"] == len(day["data"]) > 5
     seconds = [row["delivered_seconds"] for row in day["data"]]
     assert seconds == sorted(seconds, reverse=True)

@@ -6,8 +6,6 @@ in the store when rollups are computed; see `streammeter.store.attribution`.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from streammeter.counting.record import MEDIA_KINDS, Counted, DeliveryRecord
 from streammeter.model.times import US_PER_SECOND
 
@@ -18,15 +16,24 @@ NOTE_NO_DURATION = "unmapped: media object without a duration"
 NOTE_TIER_INFERRED = "tier inferred from the asset's asset_resolution_tier"
 
 
-def completeness(record: DeliveryRecord) -> Fraction:
-    """`f` of rule 4.2 for a 200/206/499 response.
+def completeness(record: DeliveryRecord) -> tuple[int, int]:
+    """`f` of rule 4.2 for a 200/206/499 response, as (numerator, denominator).
 
     body/object bytes known: min(1, body / object). Otherwise a 200/206 is complete and an
     aborted (499) response earns nothing.
     """
     if record.body_bytes is not None and record.object_bytes:
-        return min(Fraction(1), Fraction(record.body_bytes, record.object_bytes))
-    return Fraction(0) if record.status == ABORTED_STATUS else Fraction(1)
+        return min(record.body_bytes, record.object_bytes), record.object_bytes
+    return (0, 1) if record.status == ABORTED_STATUS else (1, 1)
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to an integer, ties to even (exact integer math)."""
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def count(record: DeliveryRecord) -> Counted:
@@ -37,8 +44,10 @@ def count(record: DeliveryRecord) -> Counted:
         return Counted(0)  # errors, 304s, status 000: bytes only
     if record.duration is None:
         return Counted(0, NOTE_NO_DURATION)
-    # Exact d x f, one rounding per record; round() on a Fraction rounds half to even.
-    earned = round(record.duration * US_PER_SECOND * completeness(record))
+    # Exact d x f, one rounding per record, half to even.
+    f_num, f_den = completeness(record)
+    d = record.duration
+    earned = round_half_even(d.numerator * US_PER_SECOND * f_num, d.denominator * f_den)
     note = None
     if record.tier_hint is None and record.track == "video" and earned:
         note = NOTE_TIER_INFERRED

@@ -16,6 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from streammeter.counting.record import KINDS, TRACKS, DeliveryRecord
 from streammeter.model.tiers import TIER_AUDIO_ONLY, tier_for_pixels, tier_from_name
 from streammeter.model.times import InvalidTime, parse_instant
@@ -73,6 +75,10 @@ def _duration(raw: dict[str, Any]) -> Fraction | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RecordError(f"duration: expected seconds as a number, got {value!r}")
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_DURATION_SECONDS:
+            raise RecordError(f"duration: must be between 0 and {MAX_DURATION_SECONDS} seconds")
+        return Fraction(value)
     try:
         exact = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
@@ -189,8 +195,8 @@ def parse_ndjson_lines(lines: Iterable[tuple[int, bytes]]) -> Iterator[RawItem]:
         if not line.strip():
             continue
         try:
-            yield line_no, _decode(line), json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+            yield line_no, _decode(line), orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
             yield line_no, _decode(line), RecordError(f"invalid JSON: {exc}")
 
 
