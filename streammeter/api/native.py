@@ -125,6 +125,19 @@ def delete_asset(asset_id: str, request: Request, token: AdminToken) -> JSONResp
     return JSONResponse({"data": asset_json(store.get_asset(token.env_key, asset_id) or {})})
 
 
+@router.get("/live-streams", response_class=JSONResponse, summary="List live streams")
+def list_live_streams(request: Request, token: ReadToken) -> JSONResponse:
+    return JSONResponse({"data": _store(request).live_streams(token.env_key)})
+
+
+@router.get("/live-streams/{live_stream_id}", response_class=JSONResponse, summary="A live stream")
+def get_live_stream(live_stream_id: str, request: Request, token: ReadToken) -> JSONResponse:
+    found = _store(request).live_streams(token.env_key, live_stream_id)
+    if not found:
+        raise not_found(f"Live stream {live_stream_id!r}")
+    return JSONResponse({"data": found[0]})
+
+
 # -- ingest ---------------------------------------------------------------------------------
 @router.post("/events", response_class=JSONResponse, summary="Ingest a batch of delivery records")
 async def post_events(request: Request, token: IngestToken) -> JSONResponse:

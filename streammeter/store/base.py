@@ -156,6 +156,12 @@ class Store(ABC):
     ) -> tuple[list[dict[str, Any]], int]: ...
 
     @abstractmethod
+    def live_streams(
+        self, env_key: int, live_stream_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Live streams named by catalog assets, each with its asset ids (oldest first)."""
+
+    @abstractmethod
     def delete_asset(self, env_key: int, asset_id: str, deleted_at: int) -> bool:
         """Mark deleted (`asset_state: deleted`, `deleted_at`); usage is kept."""
 

@@ -358,6 +358,17 @@ class DuckDBStore(Store):
         )
         return page, total
 
+    def live_streams(
+        self, env_key: int, live_stream_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        rows = self._cursor().execute(
+            "SELECT live_stream_id, list(asset_id ORDER BY created_at, asset_id) FROM assets "
+            "WHERE env_key = ? AND live_stream_id IS NOT NULL "
+            "AND (? IS NULL OR live_stream_id = ?) GROUP BY live_stream_id ORDER BY 1",
+            [env_key, live_stream_id, live_stream_id],
+        ).fetchall()
+        return [{"live_stream_id": ls, "asset_ids": ids} for ls, ids in rows]
+
     def delete_asset(self, env_key: int, asset_id: str, deleted_at: int) -> bool:
         with self._transaction() as cur:
             found = cur.execute(
