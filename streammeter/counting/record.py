@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 MEDIA_KINDS = frozenset({"segment", "part"})
@@ -34,6 +34,15 @@ class DeliveryRecord:
     body_bytes: int | None = None
     object_bytes: int | None = None
     session_id: str | None = None
+    rendition_id: str | None = None
+    media_sequence: int | None = None  # LL-HLS segment number (a part's parent's)
+    part_index: int | None = None  # LL-HLS part within its segment; None for a whole segment
+    live: bool = False  # from a live playlist (resource `transcoders`)
+    origin: bool = False  # from an origin log: egress, not viewing
+    client_ip: str | None = None
+    user_agent: str | None = None
+    #: `f` already worked out by a source resolver (byte ranges, aborts); overrides the sizes.
+    fraction: Fraction | None = None
 
 
 @dataclass(slots=True)
@@ -46,3 +55,4 @@ class Counted:
 
     earned_us: int
     note: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the source resolver could not know

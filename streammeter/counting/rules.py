@@ -19,9 +19,11 @@ NOTE_TIER_INFERRED = "tier inferred from the asset's asset_resolution_tier"
 def completeness(record: DeliveryRecord) -> tuple[int, int]:
     """`f` of rule 4.2 for a 200/206/499 response, as (numerator, denominator).
 
-    body/object bytes known: min(1, body / object). Otherwise a 200/206 is complete and an
-    aborted (499) response earns nothing.
+    A resolver's `fraction` wins. Else body/object bytes known: min(1, body / object).
+    Otherwise a 200/206 is complete and an aborted (499) response earns nothing.
     """
+    if record.fraction is not None:
+        return record.fraction.numerator, record.fraction.denominator
     if record.body_bytes is not None and record.object_bytes:
         return min(record.body_bytes, record.object_bytes), record.object_bytes
     return (0, 1) if record.status == ABORTED_STATUS else (1, 1)

@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from streammeter.counting.rules import count
+from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.generic import (
     RawItem,
     RecordError,
-    detect_format,
     line_is_complete,
     normalize,
     open_content,
@@ -26,6 +27,7 @@ from streammeter.sources.generic import (
     parse_ndjson_lines,
     read_parquet,
 )
+from streammeter.sources.generic import detect_format as detect_format_by_name
 from streammeter.store.base import Receipt, ReceiptDraft, Store
 
 CHUNK_RECORDS = 20_000
@@ -129,15 +131,27 @@ class _Tally:
         }
 
 
+def _generic(items: Iterable[RawItem]) -> Iterator[NormalizedItem]:
+    """Raw generic records to delivery records (or the reason they cannot be read)."""
+    for line_no, raw_text, value in items:
+        if isinstance(value, RecordError):
+            yield line_no, raw_text, value, []
+            continue
+        try:
+            yield line_no, raw_text, normalize(value), []
+        except RecordError as exc:
+            yield line_no, raw_text, exc, []
+
+
 def _process(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
-    items: Iterable[RawItem],
+    items: Iterable[NormalizedItem],
     progress: Progress | None = None,
     total_lines: int = 0,
 ) -> tuple[Receipt, list[dict[str, object]]]:
-    """Normalize, count and store `items` in one transaction; per-item outcomes returned."""
+    """Count and store normalized `items` in one transaction; per-item outcomes returned."""
     tally = _Tally()
     outcomes: list[dict[str, object]] = []
     with store.importing(env_key, draft) as session:
@@ -153,6 +167,8 @@ def _process(
                 tally.accepted += 1
                 if counted.note:  # type: ignore[attr-defined]
                     tally.notes[counted.note] += 1  # type: ignore[attr-defined]
+                for note in counted.notes:  # type: ignore[attr-defined]
+                    tally.notes[note] += 1
                 ts = record.ts_us  # type: ignore[attr-defined]
                 tally.first_ts = ts if tally.first_ts is None else min(tally.first_ts, ts)
                 tally.last_ts = ts if tally.last_ts is None else max(tally.last_ts, ts)
@@ -160,20 +176,19 @@ def _process(
             if progress:
                 progress(tally.lines_read, total_lines)
 
-        for line_no, raw_text, value in items:
+        for line_no, raw_text, record, notes in items:
             tally.lines_read += 1
-            try:
-                if isinstance(value, RecordError):
-                    raise value
-                record = normalize(value)
-            except RecordError as exc:
-                reason = str(exc)
+            if isinstance(record, RecordError):
+                reason = str(record)
                 session.reject(line_no, reason, raw_text)
                 tally.rejected += 1
                 tally.notes["rejected: " + reason.split(":")[0]] += 1
                 outcomes.append({"line": line_no, "status": "rejected", "reason": reason})
                 continue
-            pending.append((line_no, record, count(record)))
+            counted = count(record)
+            if notes:
+                counted.notes = notes
+            pending.append((line_no, record, counted))
             if len(pending) >= CHUNK_RECORDS:
                 flush()
         if pending:
@@ -185,6 +200,35 @@ def _process(
     return receipt, outcomes
 
 
+GENERIC_FORMATS = ("ndjson", "csv", "parquet")
+SNIFF_LINES = 20
+
+
+def _first_lines(path: Path) -> list[bytes]:
+    with open_content(path) as stream:
+        return [line for _, line in zip(range(SNIFF_LINES), stream, strict=False)]
+
+
+def resolve_format(path: Path, fmt: str | None, name: str) -> str:
+    """`auto` (or None): what the content looks like, else the generic format by extension."""
+    try:  # TEMPORARY until sources.cdn.formats lands
+        from streammeter.sources.cdn.formats import FORMATS, detect_format
+    except ImportError:
+        return fmt if fmt in GENERIC_FORMATS else detect_format_by_name(Path(name))
+
+    if fmt in (None, "auto"):
+        sniffed = None if name.lower().endswith(".parquet") else detect_format(_first_lines(path))
+        if sniffed is not None and sniffed != "generic":
+            return sniffed
+        return detect_format_by_name(Path(name))
+    if fmt == "generic":
+        return detect_format_by_name(Path(name))
+    if fmt not in GENERIC_FORMATS and fmt not in FORMATS:
+        known = ", ".join(["auto", "generic", *GENERIC_FORMATS, *FORMATS])
+        raise ValueError(f"unknown format {fmt!r}; use one of {known}")
+    return fmt
+
+
 def import_file(
     store: Store,
     env_key: int,
@@ -192,25 +236,31 @@ def import_file(
     fmt: str | None = None,
     progress: Progress | None = None,
     source_name: str | None = None,
+    *,
+    origin: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> Receipt:
-    """Import one file of generic records; a no-op (receipt says so) if already imported.
+    """Import one file; a no-op (the receipt says so) if its content was already imported.
 
-    `source_name` names the file in receipts (default: its absolute path); a later import
-    under the same name that extends the same content counts only the new lines.
+    `fmt`: a generic format (ndjson, csv, parquet), an access-log format (cloudfront, ...),
+    or `auto`. `origin`: the file is an origin log (egress, counting.md 3). `source_name` names
+    the file in receipts (default: its absolute path); a later import under the same name
+    that extends the same content counts only the new lines.
     """
-    fmt = fmt or detect_format(Path(source_name) if source_name else path)
     name = source_name or str(path.resolve())
+    fmt = resolve_format(path, fmt, name)
     if fmt == "parquet":
         sha = _sha256_file(path)
         earlier = store.find_receipt_by_content(env_key, sha)
         if earlier:
             earlier.already_imported = True
             return earlier
-        draft = ReceiptDraft("file", name, fmt, sha, sha, path.stat().st_size)
         import pyarrow.parquet as pq
 
+        draft = ReceiptDraft("file", name, fmt, sha, sha, path.stat().st_size)
         rows = pq.ParquetFile(path).metadata.num_rows
-        return _process(store, env_key, draft, read_parquet(path), progress, rows)[0]
+        items = _generic(read_parquet(path))
+        return _process(store, env_key, draft, items, progress, rows)[0]
 
     candidates = store.latest_receipts_for_name(env_key, name)
     scan = _scan_text(path, fmt, [r.byte_size for r in candidates])
@@ -231,16 +281,27 @@ def import_file(
     draft = ReceiptDraft(
         "file",
         name,
-        fmt,
+        fmt + (" (origin)" if origin else ""),
         content_sha256=scan.sha256,
         root_sha256=parent.root_sha256 if parent else scan.sha256,
         byte_size=scan.size,
         parent_receipt_id=parent.receipt_id if parent else None,
         line_offset=skip,
     )
-    lines = _text_lines(path, scan.size, 0 if fmt == "csv" else skip)
-    parsed = parse_csv_lines(lines) if fmt == "csv" else parse_ndjson_lines(lines)
-    items = (item for item in parsed if item[0] > skip)
+    # Only NDJSON can skip lines unread: other formats need their header (CSV, #Fields).
+    lines = _text_lines(path, scan.size, skip if fmt == "ndjson" else 0)
+    items: Iterable[NormalizedItem]
+    if fmt in GENERIC_FORMATS:
+        parsed = parse_csv_lines(lines) if fmt == "csv" else parse_ndjson_lines(lines)
+        items = _generic(item for item in parsed if item[0] > skip)
+    else:
+        from streammeter.ingest.cdn import resolve_lines
+        from streammeter.sources.cdn.formats import FORMATS
+
+        source = FORMATS[fmt]
+        draft.bytes_measure = source.bytes_measure
+        parsed_lines = (i for i in source.parse(lines, options or {}) if i[0] > skip)
+        items = resolve_lines(store, env_key, parsed_lines, origin=origin)
     receipt = _process(store, env_key, draft, items, progress, scan.lines - skip)[0]
     if scan.held_back:
         receipt.notes["incomplete last line held back until it ends"] = 1
@@ -276,4 +337,4 @@ def import_batch(
                 outcomes.append({"line": line_no, "status": "rejected", "reason": str(exc)})
         return earlier, outcomes
     draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
-    return _process(store, env_key, draft, items)
+    return _process(store, env_key, draft, _generic(items))

@@ -222,14 +222,18 @@ def parse_csv_lines(lines: Iterable[tuple[int, bytes]]) -> Iterator[RawItem]:
 
 
 def line_is_complete(fmt: str, line: bytes, csv_header: bytes | None) -> bool:
-    """Whether a last line without a newline is a whole record (else it is still being written)."""
-    if fmt == "ndjson":
+    """Whether a last line without a newline is a whole record (else it is still being written).
+
+    JSON lines must parse; CSV lines must have the header's width; other text formats are
+    taken as complete.
+    """
+    if line.lstrip().startswith(b"{"):
         try:
             json.loads(line)
         except ValueError:
             return False
         return True
-    if csv_header is None:
+    if fmt != "csv" or csv_header is None:
         return True
     width = len(next(csv.reader(io.StringIO(csv_header.decode("utf-8", "replace")))))
     return len(next(csv.reader(io.StringIO(line.decode("utf-8", "replace"))), [])) == width

@@ -29,8 +29,8 @@ _TIER_OF_RESOLUTION = (
 
 
 def attributed_sql(source: str) -> str:
-    """SELECT of (env_key, hour, asset_key, live_stream_key, tier, delivered_us, bytes) over
-    `source`, a table or subquery with the `records` columns."""
+    """SELECT of (env_key, hour, asset_key, live_stream_key, tier, live, seconds_us, bytes,
+    origin) over `source`, a table or subquery with the `records` columns."""
     audio_only_asset = "a.asset_resolution_tier = 'audio-only'"
     return f"""
         SELECT r.env_key, r.hour,
@@ -43,9 +43,10 @@ def attributed_sql(source: str) -> str:
                    WHEN r.track = 'audio' THEN 0
                    ELSE COALESCE(r.tier_hint, {_TIER_OF_RESOLUTION}, 0)
                END AS TINYINT) AS tier,
+               r.live,
                CASE WHEN r.track = 'audio' AND NOT coalesce({audio_only_asset}, false)
-                    THEN 0 ELSE r.earned_us END AS delivered_us,
-               r.bytes
+                    THEN 0 ELSE r.earned_us END AS seconds_us,
+               r.bytes, r.origin
         FROM {source} r
         LEFT JOIN playback_ids pb
                ON r.asset_key IS NULL AND pb.env_key = r.env_key
@@ -59,8 +60,12 @@ def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
     bucket = LEVELS[table]
     return f"""
         INSERT INTO {table}
-        SELECT env_key, {bucket} AS bucket, asset_key, live_stream_key, tier,
-               {sign} * sum(delivered_us), {sign} * sum(bytes), {sign} * count(*)
+        SELECT env_key, {bucket} AS bucket, asset_key, live_stream_key, tier, live,
+               {sign} * coalesce(sum(seconds_us) FILTER (WHERE NOT origin), 0),
+               {sign} * coalesce(sum(bytes) FILTER (WHERE NOT origin), 0),
+               {sign} * count(*),
+               {sign} * coalesce(sum(seconds_us) FILTER (WHERE origin), 0),
+               {sign} * coalesce(sum(bytes) FILTER (WHERE origin), 0)
         FROM ({attributed_sql(source)})
         GROUP BY ALL
     """

@@ -34,6 +34,9 @@ from streammeter.store.base import (
 )
 
 SCHEMA_VERSION = "1"
+_MEASURES = ("delivered_us", "bytes", "requests", "egress_us", "egress_bytes")
+_SUMS = ", ".join(f"sum({m})::BIGINT AS {m}" for m in _MEASURES)
+_NONZERO = " OR ".join(f"sum({m}) <> 0" for m in _MEASURES)
 ROLLUP_TABLES = tuple(LEVELS)
 _ASSET_COLUMNS = (
     "asset_id, live_stream_id, passthrough, created_at, deleted_at, asset_state, "
@@ -64,6 +67,14 @@ _STAGE_SCHEMA = pa.schema(
         ("object_bytes", pa.int64()),
         ("session_id", pa.string()),
         ("earned_us", pa.int64()),
+        ("media_us", pa.int64()),
+        ("rendition_id", pa.string()),
+        ("media_sequence", pa.int64()),
+        ("part_index", pa.int32()),
+        ("live", pa.bool_()),
+        ("origin", pa.bool_()),
+        ("client_ip", pa.string()),
+        ("user_agent", pa.string()),
     ]
 )
 
@@ -542,10 +553,8 @@ class DuckDBStore(Store):
             for table in ROLLUP_TABLES:
                 cur.execute(
                     f"CREATE OR REPLACE TEMP TABLE compacted AS "
-                    f"SELECT env_key, bucket, asset_key, live_stream_key, tier, "
-                    f"sum(delivered_us)::BIGINT AS delivered_us, sum(bytes)::BIGINT AS bytes, "
-                    f"sum(requests)::BIGINT AS requests FROM {table} GROUP BY ALL "
-                    f"HAVING sum(delivered_us) <> 0 OR sum(bytes) <> 0 OR sum(requests) <> 0 "
+                    f"SELECT env_key, bucket, asset_key, live_stream_key, tier, live, {_SUMS} "
+                    f"FROM {table} GROUP BY ALL HAVING {_NONZERO} "
                     f"ORDER BY env_key, bucket, asset_key"
                 )
                 cur.execute(f"DELETE FROM {table}")
@@ -589,6 +598,7 @@ class _DuckDBImport(ImportSession):
         for (idx,) in existing:
             statuses[idx] = "duplicate"
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
+        self._count_llhls_once(items, accepted_idx)
         store = self._store
         # Give every asset / live stream id an integer key; they are joined in SQL below.
         store._ensure_keys(
@@ -605,7 +615,8 @@ class _DuckDBImport(ImportSession):
             "CAST(s.ts_us // 3600000000 AS INTEGER) AS hour, ka.entity_key AS asset_key, "
             "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
             "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
-            "s.session_id, s.earned_us "
+            "s.session_id, s.earned_us, s.media_us, s.rendition_id, s.media_sequence, "
+            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent "
             "FROM stage s "
             "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
             "     AND ka.external_id = s.asset_id "
@@ -628,6 +639,64 @@ class _DuckDBImport(ImportSession):
         cur.execute("DROP TABLE import_chunk")
         cur.execute("DROP TABLE stage")
         return statuses
+
+    def _count_llhls_once(
+        self, items: Sequence[tuple[int, DeliveryRecord, Counted]], accepted: list[int]
+    ) -> None:
+        """counting.md 4.5: a part and the whole segment of the same media time, fetched in the
+        same session, count once. Per (session, asset, rendition, segment number) the group
+        earns max(sum of whole-segment fetches, sum of part fetches); each record earns the
+        increase it causes, so totals do not depend on the order records arrive in."""
+        keyed = [
+            i for i in accepted
+            if items[i][1].session_id and items[i][1].media_sequence is not None
+            and items[i][1].asset_id and items[i][1].rendition_id
+        ]  # fmt: skip
+        if not keyed:
+            return
+        sessions = sorted({items[i][1].session_id for i in keyed})
+        rows = self._cur.execute(
+            "SELECT k.external_id, r.session_id, r.rendition_id, r.media_sequence, "
+            "coalesce(sum(r.media_us) FILTER (WHERE r.part_index IS NULL), 0), "
+            "coalesce(sum(r.media_us) FILTER (WHERE r.part_index IS NOT NULL), 0) "
+            "FROM records r JOIN entity_keys k ON k.entity_key = r.asset_key "
+            "WHERE r.env_key = ? AND list_contains(?, r.session_id) "
+            "AND r.media_sequence IS NOT NULL GROUP BY ALL",
+            [self._env_key, sessions],
+        ).fetchall()
+        groups: dict[tuple[object, ...], list[int]] = {
+            tuple(row[:4]): [row[4], row[5]] for row in rows
+        }
+        overrides: dict[int, int] = {}
+        for i in keyed:
+            rec, counted = items[i][1], items[i][2]
+            whole, parts = groups.setdefault(
+                (rec.asset_id, rec.session_id, rec.rendition_id, rec.media_sequence), [0, 0]
+            )
+            before = max(whole, parts)
+            if rec.part_index is None:
+                whole += counted.earned_us
+            else:
+                parts += counted.earned_us
+            groups[(rec.asset_id, rec.session_id, rec.rendition_id, rec.media_sequence)] = [
+                whole, parts,
+            ]  # fmt: skip
+            earned = max(whole, parts) - before
+            if earned != counted.earned_us:
+                overrides[i] = earned
+        if overrides:
+            table = pa.table(
+                {"idx": list(overrides), "earned": list(overrides.values())},
+                schema=pa.schema([("idx", pa.int32()), ("earned", pa.int64())]),
+            )
+            self._cur.register("llhls_overrides", table)
+            try:
+                self._cur.execute(
+                    "UPDATE stage SET earned_us = o.earned FROM llhls_overrides o "
+                    "WHERE stage.idx = o.idx"
+                )
+            finally:
+                self._cur.unregister("llhls_overrides")
 
     @staticmethod
     def _arrow(items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> pa.Table:
@@ -653,6 +722,14 @@ class _DuckDBImport(ImportSession):
             columns["object_bytes"].append(rec.object_bytes)
             columns["session_id"].append(rec.session_id)
             columns["earned_us"].append(counted.earned_us)
+            columns["media_us"].append(counted.earned_us)
+            columns["rendition_id"].append(rec.rendition_id)
+            columns["media_sequence"].append(rec.media_sequence)
+            columns["part_index"].append(rec.part_index)
+            columns["live"].append(rec.live)
+            columns["origin"].append(rec.origin)
+            columns["client_ip"].append(rec.client_ip)
+            columns["user_agent"].append(rec.user_agent)
         return pa.table(columns, schema=_STAGE_SCHEMA)
 
     def attribution_notes(self) -> dict[str, int]:

@@ -108,23 +108,35 @@ CREATE TABLE IF NOT EXISTS records (
     body_bytes BIGINT,
     object_bytes BIGINT,
     session_id VARCHAR,
-    earned_us BIGINT NOT NULL
+    earned_us BIGINT NOT NULL,        -- what counts (after LL-HLS part/segment dedupe)
+    media_us BIGINT NOT NULL,         -- d x f of this record alone
+    rendition_id VARCHAR,
+    media_sequence BIGINT,            -- LL-HLS: the segment number (a part's parent's)
+    part_index INTEGER,               -- LL-HLS: part number within its segment; NULL = whole
+    live BOOLEAN NOT NULL,            -- from a live playlist: resource 'transcoders'
+    origin BOOLEAN NOT NULL,          -- an origin-log record: egress, not viewing
+    client_ip VARCHAR,
+    user_agent VARCHAR
 );
 
 -- Rollups: append-only deltas, always read with SUM(...) GROUP BY. `bucket` is the first hour
 -- of the bucket (an hour, a UTC day, a UTC calendar month). asset_key NULL = unmapped bytes.
+-- delivered_us/bytes: viewing (edge records); egress_us/egress_bytes: origin-log records.
 CREATE TABLE IF NOT EXISTS usage_hour (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL,
-    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS usage_day (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL,
-    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS usage_month (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL,
-    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
 );

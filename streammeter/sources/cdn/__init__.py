@@ -1,0 +1,1 @@
+"""CDN and origin access logs: each format's parser yields `EdgeRequest`s (or reasons)."""
