@@ -103,7 +103,9 @@ def _whole_file_fraction(req: EdgeRequest, entry: IndexObject) -> tuple[Fraction
     return Fraction(1), None
 
 
-def _ranged_duration(req: EdgeRequest, entries: Sequence[IndexObject]) -> tuple[Fraction, Fraction, str | None]:
+def _ranged_duration(
+    req: EdgeRequest, entries: Sequence[IndexObject]
+) -> tuple[Fraction, Fraction, str | None]:
     """Lay the served bytes over byte-range segments: (sum of d, sum of d x covered share)."""
     size = req.object_size
     interval = _served_interval(req, size)
@@ -159,9 +161,7 @@ def resolve(req: EdgeRequest, index: IndexView, *, origin: bool = False) -> Reso
     first = whole or entries[0]
     record.asset_id, record.rendition_id = first.asset_id, first.rendition_id
     record.live = record.live or first.live
-    rendition = (
-        index.rendition(first.asset_id, first.rendition_id) if first.rendition_id else None
-    )
+    rendition = index.rendition(first.asset_id, first.rendition_id) if first.rendition_id else None
     record.track = rendition.track if rendition else "video"
     if rendition is not None and rendition.iframe:
         record.kind = "other"  # trick-play objects earn bytes only (4)
