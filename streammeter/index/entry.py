@@ -10,8 +10,11 @@ from fractions import Fraction
 class Rendition:
     """One encoding of an asset, as a manifest declares it."""
 
-    rendition_id: str  # stable within the asset, e.g. the media playlist path or DASH Representation@id
-    track: str  # 'video' (also muxed A/V), 'audio' (demuxed, beside video), 'audio-only' (audio-only variant/asset)
+    #: stable within the asset: the media playlist's path, or the DASH Representation@id
+    rendition_id: str
+    #: 'video' (also muxed A/V), 'audio' (demuxed, beside video), 'audio-only' (audio-only
+    #: variant or asset)
+    track: str
     width: int | None = None
     height: int | None = None
     bandwidth: int | None = None  # bits/s (HLS BANDWIDTH, DASH @bandwidth)
@@ -22,7 +25,7 @@ class Rendition:
 class IndexObject:
     """One addressable object: a whole file, or one byte range of a file."""
 
-    path: str  # URL path as the CDN logs show it (absolute, no query, percent-decoded)
+    path: str  # URL path as the CDN logs show it (absolute, no query, decoded)
     asset_id: str
     rendition_id: str | None  # None for master playlists / MPDs
     kind: str  # segment | part | init | manifest | key | subtitle | thumbnail | other

@@ -14,7 +14,6 @@ from streammeter.sources.generic import RecordError
 from streammeter.store.base import Store
 
 
-
 class StoreIndexView:
     """The index facts for one chunk of requests, fetched from the store in a few queries."""
 
