@@ -41,6 +41,8 @@ class DeliveryRecord:
     origin: bool = False  # from an origin log: egress, not viewing
     client_ip: str | None = None
     user_agent: str | None = None
+    target: str | None = None  # the delivery target (stream target) that served or pulled it
+    additional_target: bool = False  # an origin pull by a target other than the primary one
     #: `f` already worked out by a source resolver (byte ranges, aborts); overrides the sizes.
     fraction: Fraction | None = None
 

@@ -12,8 +12,13 @@ Ingest, catalog changes and `rebuild` all use it, so they cannot disagree.
 
 from __future__ import annotations
 
+from streammeter.model.times import now_us
+
+MINUTE_RETENTION_DAYS = 30
+
 LEVELS: dict[str, str] = {
-    # rollup table -> expression of the bucket's first hour from `hour`
+    # rollup table -> its bucket from `hour` (hours since the epoch) or `ts_us`
+    "usage_minute": "CAST(ts_us // 60000000 AS INTEGER)",
     "usage_hour": "hour",
     "usage_day": "hour - hour % 24",
     "usage_month": (
@@ -33,7 +38,7 @@ def attributed_sql(source: str) -> str:
     origin) over `source`, a table or subquery with the `records` columns."""
     audio_only_asset = "a.asset_resolution_tier = 'audio-only'"
     return f"""
-        SELECT r.env_key, r.hour,
+        SELECT r.env_key, r.hour, r.ts_us, r.target_key, r.additional_target,
                COALESCE(r.asset_key, pb.asset_key) AS asset_key,
                COALESCE(a.live_stream_key, r.live_stream_key) AS live_stream_key,
                CAST(CASE
@@ -56,16 +61,26 @@ def attributed_sql(source: str) -> str:
 
 
 def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
-    """INSERT of the rollup deltas of `source` into `table` (sign -1 retracts them)."""
+    """INSERT of the rollup deltas of `source` into `table` (sign -1 retracts them).
+
+    Minute buckets are written only for the last MINUTE_RETENTION_DAYS (by the service clock).
+    """
     bucket = LEVELS[table]
+    minute_window = ""
+    if table == "usage_minute":
+        oldest = (now_us() - MINUTE_RETENTION_DAYS * 86_400 * 1_000_000) // 60_000_000 * 60_000_000
+        minute_window = f"WHERE ts_us >= {oldest}"
     return f"""
         INSERT INTO {table}
-        SELECT env_key, {bucket} AS bucket, asset_key, live_stream_key, tier, live,
+        SELECT env_key, {bucket} AS bucket, asset_key, live_stream_key, tier, live, target_key,
                {sign} * coalesce(sum(seconds_us) FILTER (WHERE NOT origin), 0),
                {sign} * coalesce(sum(bytes) FILTER (WHERE NOT origin), 0),
                {sign} * count(*),
                {sign} * coalesce(sum(seconds_us) FILTER (WHERE origin), 0),
-               {sign} * coalesce(sum(bytes) FILTER (WHERE origin), 0)
+               {sign} * coalesce(sum(bytes) FILTER (WHERE origin), 0),
+               {sign} * coalesce(sum(seconds_us) FILTER (WHERE origin AND additional_target), 0),
+               {sign} * coalesce(sum(bytes) FILTER (WHERE origin AND additional_target), 0)
         FROM ({attributed_sql(source)})
+        {minute_window}
         GROUP BY ALL
     """

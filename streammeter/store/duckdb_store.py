@@ -20,7 +20,7 @@ from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.model.catalog import Asset
 from streammeter.model.times import US_PER_SECOND, now_us
 from streammeter.query.windows import split_window
-from streammeter.store.attribution import LEVELS, rollup_insert_sql
+from streammeter.store.attribution import LEVELS, MINUTE_RETENTION_DAYS, rollup_insert_sql
 from streammeter.store.base import (
     LATE_WINDOW_US,
     Environment,
@@ -34,7 +34,10 @@ from streammeter.store.base import (
 )
 
 SCHEMA_VERSION = "1"
-_MEASURES = ("delivered_us", "bytes", "requests", "egress_us", "egress_bytes")
+_MEASURES = (
+    "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
+    "egress_additional_us", "egress_additional_bytes",
+)  # fmt: skip
 _SUMS = ", ".join(f"sum({m})::BIGINT AS {m}" for m in _MEASURES)
 _NONZERO = " OR ".join(f"sum({m}) <> 0" for m in _MEASURES)
 ROLLUP_TABLES = tuple(LEVELS)
@@ -75,6 +78,8 @@ _STAGE_SCHEMA = pa.schema(
         ("origin", pa.bool_()),
         ("client_ip", pa.string()),
         ("user_agent", pa.string()),
+        ("target", pa.string()),
+        ("additional_target", pa.bool_()),
     ]
 )
 
@@ -369,15 +374,17 @@ class DuckDBStore(Store):
         )
         return page, total
 
-    def live_streams(
-        self, env_key: int, live_stream_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        rows = self._cursor().execute(
-            "SELECT live_stream_id, list(asset_id ORDER BY created_at, asset_id) FROM assets "
-            "WHERE env_key = ? AND live_stream_id IS NOT NULL "
-            "AND (? IS NULL OR live_stream_id = ?) GROUP BY live_stream_id ORDER BY 1",
-            [env_key, live_stream_id, live_stream_id],
-        ).fetchall()
+    def live_streams(self, env_key: int, live_stream_id: str | None = None) -> list[dict[str, Any]]:
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT live_stream_id, list(asset_id ORDER BY created_at, asset_id) FROM assets "
+                "WHERE env_key = ? AND live_stream_id IS NOT NULL "
+                "AND (? IS NULL OR live_stream_id = ?) GROUP BY live_stream_id ORDER BY 1",
+                [env_key, live_stream_id, live_stream_id],
+            )
+            .fetchall()
+        )
         return [{"live_stream_id": ls, "asset_ids": ids} for ls, ids in rows]
 
     def delete_asset(self, env_key: int, asset_id: str, deleted_at: int) -> bool:
@@ -549,17 +556,20 @@ class DuckDBStore(Store):
         self.compact()
 
     def compact(self) -> None:
+        """Merge rollup deltas; drop minute buckets older than the retention window."""
         with self._transaction() as cur:
             for table in ROLLUP_TABLES:
                 cur.execute(
                     f"CREATE OR REPLACE TEMP TABLE compacted AS "
-                    f"SELECT env_key, bucket, asset_key, live_stream_key, tier, live, {_SUMS} "
-                    f"FROM {table} GROUP BY ALL HAVING {_NONZERO} "
+                    f"SELECT env_key, bucket, asset_key, live_stream_key, tier, live, "
+                    f"target_key, {_SUMS} FROM {table} GROUP BY ALL HAVING {_NONZERO} "
                     f"ORDER BY env_key, bucket, asset_key"
                 )
                 cur.execute(f"DELETE FROM {table}")
                 cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
             cur.execute("DROP TABLE compacted")
+            oldest_minute = (now_us() // 60_000_000) - MINUTE_RETENTION_DAYS * 24 * 60
+            cur.execute("DELETE FROM usage_minute WHERE bucket < ?", [oldest_minute])
 
 
 class _DuckDBImport(ImportSession):
@@ -609,6 +619,10 @@ class _DuckDBImport(ImportSession):
             cur, self._env_key, "live_stream",
             [items[i][1].live_stream_id for i in accepted_idx if items[i][1].live_stream_id],
         )  # fmt: skip
+        store._ensure_keys(
+            cur, self._env_key, "target",
+            [items[i][1].target for i in accepted_idx if items[i][1].target],
+        )  # fmt: skip
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE import_chunk AS "
             "SELECT ? AS env_key, ? AS receipt_id, s.line_no, s.request_id, s.ts_us, "
@@ -616,14 +630,24 @@ class _DuckDBImport(ImportSession):
             "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
             "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
             "s.session_id, s.earned_us, s.media_us, s.rendition_id, s.media_sequence, "
-            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent "
+            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent, kt.entity_key AS target_key, "
+            "s.additional_target "
             "FROM stage s "
             "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
             "     AND ka.external_id = s.asset_id "
             "LEFT JOIN entity_keys kl ON kl.env_key = ? AND kl.kind = 'live_stream' "
             "     AND kl.external_id = s.live_stream_id "
+            "LEFT JOIN entity_keys kt ON kt.env_key = ? AND kt.kind = 'target' "
+            "     AND kt.external_id = s.target "
             "WHERE list_contains(?, s.idx) ORDER BY s.idx",
-            [self._env_key, self.receipt_id, self._env_key, self._env_key, accepted_idx],
+            [
+                self._env_key,
+                self.receipt_id,
+                self._env_key,
+                self._env_key,
+                self._env_key,
+                accepted_idx,
+            ],
         )
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
         store._apply_rollups(cur, "import_chunk")
@@ -730,6 +754,8 @@ class _DuckDBImport(ImportSession):
             columns["origin"].append(rec.origin)
             columns["client_ip"].append(rec.client_ip)
             columns["user_agent"].append(rec.user_agent)
+            columns["target"].append(rec.target)
+            columns["additional_target"].append(rec.additional_target)
         return pa.table(columns, schema=_STAGE_SCHEMA)
 
     def attribution_notes(self) -> dict[str, int]:

@@ -116,27 +116,41 @@ CREATE TABLE IF NOT EXISTS records (
     live BOOLEAN NOT NULL,            -- from a live playlist: resource 'transcoders'
     origin BOOLEAN NOT NULL,          -- an origin-log record: egress, not viewing
     client_ip VARCHAR,
-    user_agent VARCHAR
+    user_agent VARCHAR,
+    target_key INTEGER,               -- delivery target (stream target) that served or pulled it
+    additional_target BOOLEAN NOT NULL -- origin pull by a target other than the primary one
 );
 
 -- Rollups: append-only deltas, always read with SUM(...) GROUP BY. `bucket` is the first hour
 -- of the bucket (an hour, a UTC day, a UTC calendar month). asset_key NULL = unmapped bytes.
--- delivered_us/bytes: viewing (edge records); egress_us/egress_bytes: origin-log records.
+-- delivered_us/bytes: viewing (edge records); egress_us/egress_bytes: origin-log records (all
+-- targets); egress_additional_*: the part pulled by targets other than the primary one.
+-- usage_minute (bucket = minutes since the epoch) is kept for the last 30 days (Wowza trends).
 CREATE TABLE IF NOT EXISTS usage_hour (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL, target_key INTEGER,
     delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
-    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL,
+    egress_additional_us BIGINT NOT NULL, egress_additional_bytes BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS usage_day (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL, target_key INTEGER,
     delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
-    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL,
+    egress_additional_us BIGINT NOT NULL, egress_additional_bytes BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS usage_month (
     env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
-    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL,
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL, target_key INTEGER,
     delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
-    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL,
+    egress_additional_us BIGINT NOT NULL, egress_additional_bytes BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_minute (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER,
+    live_stream_key INTEGER, tier TINYINT NOT NULL, live BOOLEAN NOT NULL, target_key INTEGER,
+    delivered_us BIGINT NOT NULL, bytes BIGINT NOT NULL, requests BIGINT NOT NULL,
+    egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL,
+    egress_additional_us BIGINT NOT NULL, egress_additional_bytes BIGINT NOT NULL
 );
