@@ -31,8 +31,11 @@ class Remote:
             )
         return response.json()
 
-    def import_file(self, path: Path, fmt: str | None) -> dict[str, Any]:
-        params = {"name": str(path.resolve())} | ({"format": fmt} if fmt else {})
+    def import_file(
+        self, path: Path, fmt: str | None, origin: bool = False, fields: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"name": str(path.resolve()), "origin": origin}
+        params |= ({"format": fmt} if fmt else {}) | ({"fields": fields} if fields else {})
         with path.open("rb") as handle:
             return self._check(self.client.post("/v1/imports", params=params, content=handle))[
                 "data"

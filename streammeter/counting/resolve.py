@@ -42,6 +42,11 @@ class Resolved:
     notes: list[str] = field(default_factory=list)
 
 
+def viewing_bytes(req: EdgeRequest) -> int:
+    """counting.md 3: body bytes where the source logs them, else its bytes incl. headers."""
+    return req.body_bytes if req.body_bytes is not None else req.bytes_sent
+
+
 def _served_interval(req: EdgeRequest, size: int | None) -> tuple[int, int | None] | None:
     """Bytes of the file this response delivered, as [start, end) (end None = to the end).
 
@@ -148,7 +153,7 @@ def resolve(req: EdgeRequest, index: IndexView, *, origin: bool = False) -> Reso
     session = cmcd.get("sid") if isinstance(cmcd.get("sid"), str) else None
     record = DeliveryRecord(
         ts_us=req.ts_us, request_id=req.request_id, method=req.method.upper(),
-        status=req.status, bytes=req.bytes_sent, body_bytes=req.body_bytes,
+        status=req.status, bytes=viewing_bytes(req), body_bytes=req.body_bytes,
         object_bytes=req.content_length, session_id=session, origin=origin,
         client_ip=req.client_ip, user_agent=req.user_agent, kind="other",
         live=cmcd.get("st") == "l",

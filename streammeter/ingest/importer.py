@@ -211,10 +211,7 @@ def _first_lines(path: Path) -> list[bytes]:
 
 def resolve_format(path: Path, fmt: str | None, name: str) -> str:
     """`auto` (or None): what the content looks like, else the generic format by extension."""
-    try:  # TEMPORARY until sources.cdn.formats lands
-        from streammeter.sources.cdn.formats import FORMATS, detect_format
-    except ImportError:
-        return fmt if fmt in GENERIC_FORMATS else detect_format_by_name(Path(name))
+    from streammeter.sources.cdn.formats import FORMATS, detect_format
 
     if fmt in (None, "auto"):
         sniffed = None if name.lower().endswith(".parquet") else detect_format(_first_lines(path))
@@ -299,7 +296,10 @@ def import_file(
         from streammeter.sources.cdn.formats import FORMATS
 
         source = FORMATS[fmt]
-        draft.bytes_measure = source.bytes_measure
+        draft.bytes_measure = (
+            f"body bytes where {fmt} logs them, else {source.bytes_measure}; "
+            f"instant: {source.instant}"
+        )
         parsed_lines = (i for i in source.parse(lines, options or {}) if i[0] > skip)
         items = resolve_lines(store, env_key, parsed_lines, origin=origin)
     receipt = _process(store, env_key, draft, items, progress, scan.lines - skip)[0]
