@@ -26,8 +26,9 @@ def import_records(store, env_key, records, name):
     draft = ReceiptDraft("batch", name, "test", name, name, 0)
     with store.importing(env_key, draft) as session:
         session.add([(i, r, count(r)) for i, r in enumerate(records, start=1)])
-        session.finish({"lines_read": len(records), "accepted": len(records), "duplicate": 0,
-                        "rejected": 0, "notes": {}, "first_ts_us": None, "last_ts_us": None})  # fmt: skip
+        counts = {"lines_read": len(records), "accepted": len(records), "duplicate": 0,
+                  "rejected": 0, "notes": {}, "first_ts_us": None, "last_ts_us": None}  # fmt: skip
+        session.finish(counts)
 
 
 def total(store, env_key) -> int:
@@ -60,8 +61,9 @@ def test_any_order_and_split_gives_the_same_total(store, tenant):
 def test_other_sessions_and_segments_are_separate(store, tenant):
     key = tenant.env.env_key
     store.upsert_assets(key, [Asset(asset_id="a", asset_resolution_tier="720p")])
-    import_records(store, key, [rec(0), rec(1, part=0, sid="s2", seconds="0.5"),
-                                rec(2, msn=10), rec(3, part=0, msn=10, seconds="0.5")], "mix")  # fmt: skip
+    records = [rec(0), rec(1, part=0, sid="s2", seconds="0.5"),
+               rec(2, msn=10), rec(3, part=0, msn=10, seconds="0.5")]  # fmt: skip
+    import_records(store, key, records, "mix")
     assert total(store, key) == 2_000_000 + 500_000 + 2_000_000
 
 

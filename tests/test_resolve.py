@@ -47,6 +47,9 @@ class FakeIndex:
     def renditions(self, asset_id):
         return self.all_renditions
 
+    def playback_id(self, path):
+        return None
+
 
 INDEX = FakeIndex(
     {
@@ -205,3 +208,23 @@ def test_llhls_part_keys_and_missing_session_note():
     assert part.notes == [NOTE_LLHLS_NO_SID]
     with_sid = resolve(EdgeRequest(ts_us=1, path="/v/a/live/s9.0.ts", cmcd={"sid": "x"}), INDEX)
     assert with_sid.notes == []
+
+
+def test_segmentbase_init_and_index_ranges_earn_nothing_media_ranges_pro_rata():
+    path = "/v/a/ondemand.mp4"
+    index = FakeIndex(
+        {
+            path: [
+                seg(path, V720, 60, byte_length=10_000),  # the whole file: one 60 s segment
+                seg(path, V720, 0, kind="init", byte_start=0, byte_length=674),
+                seg(path, V720, 0, kind="other", byte_start=674, byte_length=308),
+            ]
+        },
+        [V720],
+    )
+    init = resolve(EdgeRequest(ts_us=1, path=path, status=206, range_start=0, range_end=673), index)
+    assert (init.record.kind, count(init.record).earned_us) == ("init", 0)
+    media = resolve(
+        EdgeRequest(ts_us=1, path=path, status=206, range_start=982, range_end=5999), index
+    )
+    assert count(media.record).earned_us == 30_108_000  # 5,018 of 10,000 bytes x 60 s

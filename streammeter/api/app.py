@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from streammeter import __version__
-from streammeter.api import errors, mux, native
+from streammeter.api import errors, manifests, mux, native
 from streammeter.api.errors import JSONResponse
+from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
 from streammeter.store.base import Store
 
@@ -23,6 +24,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(mux.router)
     app.include_router(native.router)
+    app.include_router(wowza_router)
+    app.include_router(manifests.router)
 
     @app.get("/healthz", tags=["Service"], summary="Liveness")
     def healthz() -> JSONResponse:

@@ -17,7 +17,7 @@ from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
 from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_batch, import_file
 from streammeter.model.catalog import Asset, asset_error_message
 from streammeter.model.times import US_PER_SECOND, now_us
-from streammeter.sources.generic import FORMATS, RecordError
+from streammeter.sources.generic import RecordError
 from streammeter.store.base import Receipt, Store, TokenInfo
 
 router = APIRouter(prefix="/v1", tags=["Native"])
@@ -144,9 +144,10 @@ async def post_events(request: Request, token: IngestToken) -> JSONResponse:
     body = await _body(request, MAX_BATCH_BYTES)
     try:
         receipt, outcomes = import_batch(_store(request), token.env_key, body)
-    except (BatchTooLarge, RecordError) as exc:
-        status = 413 if isinstance(exc, BatchTooLarge) else 400
-        raise ApiError(status, "invalid_parameters", [str(exc)]) from None
+    except BatchTooLarge as exc:
+        raise ApiError(413, "payload_too_large", [str(exc)]) from None
+    except RecordError as exc:
+        raise ApiError(400, "invalid_parameters", [str(exc)]) from None
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1  # type: ignore[index]
@@ -167,10 +168,14 @@ async def post_import(
     request: Request,
     token: IngestToken,
     name: Annotated[str, Query(description="The file's name or path, for growth detection")],
-    format: Annotated[str | None, Query(description="ndjson, csv or parquet")] = None,
+    format: Annotated[
+        str | None, Query(description="auto, ndjson, csv, parquet or an access-log format")
+    ] = None,
+    origin: Annotated[bool, Query(description="An origin log: its bytes are egress")] = False,
+    fields: Annotated[
+        str | None, Query(description="cloudfront-realtime: the configured field list")
+    ] = None,
 ) -> JSONResponse:
-    if format is not None and format not in FORMATS:
-        raise invalid([f"format must be one of {', '.join(FORMATS)}"])
     suffix = "".join(Path(name).suffixes[-2:])
     handle = tempfile.NamedTemporaryFile(delete=False, suffix=suffix)  # noqa: SIM115
     try:
@@ -179,8 +184,9 @@ async def post_import(
                 handle.write(chunk)
         try:
             receipt = import_file(
-                _store(request), token.env_key, Path(handle.name), format, source_name=name
-            )
+                _store(request), token.env_key, Path(handle.name), format, source_name=name,
+                origin=origin, options={"fields": fields} if fields else None,
+            )  # fmt: skip
         except ValueError as exc:
             raise invalid([str(exc)]) from None
     finally:

@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streammeter.cli.manifests import manifests_app, patterns_app
+from streammeter.cli.wowza import accounts_app, targets_app
 from streammeter.config import Settings
 from streammeter.model.times import US_PER_SECOND, iso_seconds, now_us
 from streammeter.sources.catalog import CatalogFileError, read_assets
@@ -36,6 +38,10 @@ app.add_typer(environments_app, name="environments")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(assets_app, name="assets")
 app.add_typer(receipts_app, name="receipts")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(targets_app, name="targets")
+app.add_typer(manifests_app, name="manifests")
+app.add_typer(patterns_app, name="patterns")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -186,17 +192,41 @@ def environments_list(as_json: JsonOption = False, db: DbOption = None) -> None:
 
 @tokens_app.command("create")
 def tokens_create(
-    environment_ref: EnvOption,
+    environment_ref: Annotated[
+        str | None, typer.Option("--environment", "-e", help="Environment id or name.")
+    ] = None,
     scope: Annotated[
         list[str] | None,
         typer.Option("--scope", help="read, ingest or admin; repeat for several (default read)."),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Instead: a Wowza credential for this account (legacy wsc keys; --jwt: a JWT).",
+        ),
+    ] = None,
+    as_jwt: Annotated[
+        bool, typer.Option("--jwt", help="With --account: a JWT (Authorization: Bearer).")
+    ] = False,
+    expires_days: Annotated[
+        int, typer.Option("--expires-days", help="With --jwt: days until it expires (0: never).")
+    ] = 365,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Create an access token; its secret is shown once."""
+    """Create an access token (its secret is shown once), or with --account a Wowza one."""
     from streammeter.api.auth import SCOPES
 
+    if account is not None or as_jwt:
+        from streammeter.cli.wowza import create_wowza_credential
+
+        if environment_ref or scope:
+            raise fail("--account makes a Wowza credential: drop --environment and --scope")
+        create_wowza_credential(account, as_jwt, expires_days, as_json, db)
+        return
+    if not environment_ref:
+        raise fail("--environment is required (or --account ACCOUNT [--jwt] for Wowza)")
     scopes = scope or ["read"]
     bad = [s for s in scopes if s not in SCOPES]
     if bad:
@@ -319,7 +349,21 @@ def ingest(
         str | None, typer.Option("--environment", "-e", help="Environment id or name.")
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="ndjson, csv or parquet (default: by extension).")
+        str,
+        typer.Option(
+            "--format",
+            help="auto (default), generic records (ndjson, csv, parquet) or an access log: "
+            "cloudfront, cloudfront-realtime, cloudflare, fastly, akamai, nginx-combined, "
+            "nginx-json.",
+        ),
+    ] = "auto",
+    origin: Annotated[
+        bool,
+        typer.Option("--origin", help="The files are origin logs: their bytes are egress."),
+    ] = False,
+    fields: Annotated[
+        str | None,
+        typer.Option(help="cloudfront-realtime: the configured field list, in order."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
@@ -327,7 +371,7 @@ def ingest(
     token: TokenOption = None,
     db: DbOption = None,
 ) -> None:
-    """Import delivery records; each file is one transaction with a receipt."""
+    """Import delivery records or access logs; each file is one transaction with a receipt."""
     from streammeter.ingest.importer import import_file
 
     paths = expand_inputs(inputs)
@@ -336,7 +380,10 @@ def ingest(
         from streammeter.cli.remote import Remote
 
         remote = Remote(url, token)
-        receipts = [remote.import_file(path, fmt) for path in paths]
+        receipts = [
+            remote.import_file(path, None if fmt == "auto" else fmt, origin, fields)
+            for path in paths
+        ]
     else:
         if not environment_ref:
             raise fail("--environment is required (or use --url with a token)")
@@ -345,7 +392,10 @@ def ingest(
             for path in paths:
                 with _progress(path, quiet) as progress:
                     try:
-                        receipt = import_file(store, env.env_key, path, fmt, progress)
+                        receipt = import_file(
+                            store, env.env_key, path, fmt, progress, origin=origin,
+                            options={"fields": fields} if fields else None,
+                        )  # fmt: skip
                     except ValueError as exc:
                         raise fail(f"{path}: {exc}") from None
                 receipts.append(dataclasses.asdict(receipt))

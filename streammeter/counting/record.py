@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 MEDIA_KINDS = frozenset({"segment", "part"})
-KINDS = frozenset({"segment", "part", "init", "manifest", "key", "subtitle", "thumbnail", "other"})
+#: `egress`: a generic record of an origin pull (a stream target pulling from storage); it earns
+#: egress seconds like a segment and always has `origin=True` (docs/api/wowza-usage.md).
+KINDS = frozenset(
+    {"segment", "part", "init", "manifest", "key", "subtitle", "thumbnail", "other", "egress"}
+)
 TRACKS = frozenset({"video", "audio", "audio-only"})
 
 

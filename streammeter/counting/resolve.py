@@ -35,6 +35,9 @@ class IndexView(Protocol):
 
     def renditions(self, asset_id: str) -> Sequence[Rendition]: ...
 
+    def playback_id(self, path: str) -> str | None:
+        """The playback id a URL pattern found in `path` (its asset is then the catalog's)."""
+
 
 @dataclass(slots=True)
 class Resolved:
@@ -129,6 +132,21 @@ def _ranged_duration(
     return total, earned, None
 
 
+def _header_range_hit(req: EdgeRequest, entries: Sequence[IndexObject]) -> IndexObject | None:
+    """The non-media range entry (init, index) a 206 falls entirely inside, if any."""
+    if req.status != 206 or req.range_start is None or req.range_end is None:
+        return None
+    for entry in entries:
+        if entry.byte_start is None or entry.kind in MEDIA_KINDS or entry.byte_length is None:
+            continue
+        if (
+            entry.byte_start <= req.range_start
+            and req.range_end < entry.byte_start + entry.byte_length
+        ):
+            return entry
+    return None
+
+
 def _tier_rendition(
     index: IndexView, asset_id: str, rendition: Rendition | None, cmcd_br: object
 ) -> tuple[int | None, str | None]:
@@ -164,12 +182,18 @@ def resolve(req: EdgeRequest, index: IndexView, *, origin: bool = False) -> Reso
     notes: list[str] = []
     whole = next((e for e in entries if e.byte_start is None), None)
     first = whole or entries[0]
-    record.asset_id, record.rendition_id = first.asset_id, first.rendition_id
+    record.asset_id, record.rendition_id = first.asset_id or None, first.rendition_id
+    if record.asset_id is None:
+        record.playback_id = index.playback_id(req.path)
     record.live = record.live or first.live
     rendition = index.rendition(first.asset_id, first.rendition_id) if first.rendition_id else None
     record.track = rendition.track if rendition else "video"
     if rendition is not None and rendition.iframe:
         record.kind = "other"  # trick-play objects earn bytes only (4)
+        return Resolved(record, notes)
+    header = _header_range_hit(req, entries)
+    if header is not None:
+        record.kind = header.kind  # e.g. a SegmentBase init or sidx range: bytes only
         return Resolved(record, notes)
     if whole is not None:
         record.kind = whole.kind

@@ -10,6 +10,9 @@ from streammeter.counting.record import MEDIA_KINDS, Counted, DeliveryRecord
 from streammeter.model.times import US_PER_SECOND
 
 EARNING_STATUSES = frozenset({200, 206})
+#: Kinds that earn seconds: media objects, and generic `egress` records (origin pulls, whose
+#: seconds are egress seconds). Only `count` uses this; elsewhere MEDIA_KINDS stays the media.
+EARNING_KINDS = MEDIA_KINDS | {"egress"}
 ABORTED_STATUS = 499  # client closed the connection (nginx, Cloudflare)
 
 NOTE_NO_DURATION = "unmapped: media object without a duration"
@@ -40,7 +43,7 @@ def round_half_even(numerator: int, denominator: int) -> int:
 
 def count(record: DeliveryRecord) -> Counted:
     """Seconds earned by `record` as integer microseconds (half-to-even per record)."""
-    if record.kind not in MEDIA_KINDS or record.method != "GET":
+    if record.kind not in EARNING_KINDS or record.method != "GET":
         return Counted(0)
     if record.status not in EARNING_STATUSES and record.status != ABORTED_STATUS:
         return Counted(0)  # errors, 304s, status 000: bytes only
@@ -51,6 +54,6 @@ def count(record: DeliveryRecord) -> Counted:
     d = record.duration
     earned = round_half_even(d.numerator * US_PER_SECOND * f_num, d.denominator * f_den)
     note = None
-    if record.tier_hint is None and record.track == "video" and earned:
+    if record.tier_hint is None and record.track == "video" and earned and record.kind != "egress":
         note = NOTE_TIER_INFERRED
     return Counted(earned, note)

@@ -7,7 +7,7 @@ from typing import Any
 
 from streammeter.counting.resolve import resolve
 from streammeter.index.entry import IndexObject, Rendition
-from streammeter.index.patterns import match_patterns
+from streammeter.index.patterns import match_pattern
 from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.cdn.request import EdgeRequest, ParsedLine
 from streammeter.sources.generic import RecordError
@@ -20,18 +20,26 @@ class StoreIndexView:
     def __init__(self, store: Store, env_key: int, paths: Sequence[str], patterns: list[Any]):
         self._store, self._env_key = store, env_key
         self._objects = store.lookup_index(env_key, paths)
+        self._playback: dict[str, str] = {}
+        pattern_renditions: dict[tuple[str, str], Rendition] = {}
         for path in paths:
             if path not in self._objects and patterns:
-                matched = match_patterns(patterns, path)
+                matched = match_pattern(patterns, path)
                 if matched is not None:
-                    self._objects[path] = [matched]
+                    self._objects[path] = [matched.object]
+                    if matched.playback_id:
+                        self._playback[path] = matched.playback_id
+                    if matched.rendition is not None and matched.object.rendition_id:
+                        key = (matched.object.asset_id, matched.object.rendition_id)
+                        pattern_renditions[key] = matched.rendition
         keys = {
             (e.asset_id, e.rendition_id)
             for entries in self._objects.values()
             for e in entries
-            if e.rendition_id
+            if e.rendition_id and (e.asset_id, e.rendition_id) not in pattern_renditions
         }
         self._renditions = store.rendition_map(env_key, sorted(keys)) if keys else {}
+        self._renditions.update(pattern_renditions)
         self._by_asset: dict[str, list[Rendition]] = {}
 
     def objects(self, path: str) -> Sequence[IndexObject]:
@@ -39,6 +47,9 @@ class StoreIndexView:
 
     def rendition(self, asset_id: str, rendition_id: str) -> Rendition | None:
         return self._renditions.get((asset_id, rendition_id))
+
+    def playback_id(self, path: str) -> str | None:
+        return self._playback.get(path)
 
     def renditions(self, asset_id: str) -> Sequence[Rendition]:
         if asset_id not in self._by_asset:

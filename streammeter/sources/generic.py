@@ -26,7 +26,7 @@ FIELDS = frozenset(
     {
         "id", "timestamp", "asset_id", "playback_id", "live_stream_id", "kind", "duration",
         "width", "height", "tier", "track", "bytes", "method", "status", "body_bytes",
-        "object_bytes", "session_id",
+        "object_bytes", "session_id", "target", "primary", "live",
     }
 )  # fmt: skip
 MAX_TEXT = 512
@@ -67,6 +67,24 @@ def _integer(raw: dict[str, Any], name: str, *, minimum: int = 0) -> int | None:
     if value < minimum:
         raise RecordError(f"{name}: must be >= {minimum}, got {value}")
     return value
+
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+def _boolean(raw: dict[str, Any], name: str) -> bool | None:
+    """A JSON boolean, or true/false/1/0/yes/no as text or 0/1 (CSV)."""
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise RecordError(f"{name}: expected true or false, got {value!r}")
 
 
 def _duration(raw: dict[str, Any]) -> Fraction | None:
@@ -135,6 +153,11 @@ def normalize(raw: Any) -> DeliveryRecord:
     if object_bytes == 0:
         raise RecordError("object_bytes: must be > 0 when given")
     sent = _integer(raw, "bytes")
+    # Wowza egress (docs/api/wowza-usage.md): `egress` records are origin pulls by `target`,
+    # the environment's primary target unless `primary` is false.
+    primary = _boolean(raw, "primary")
+    if primary is not None and kind != "egress":
+        raise RecordError("primary: only for kind egress (the target of an origin pull)")
     return DeliveryRecord(
         ts_us=ts_us,
         request_id=_text(raw, "id"),
@@ -151,6 +174,10 @@ def normalize(raw: Any) -> DeliveryRecord:
         body_bytes=body_bytes,
         object_bytes=object_bytes,
         session_id=_text(raw, "session_id"),
+        live=bool(_boolean(raw, "live")),
+        origin=kind == "egress",
+        target=_text(raw, "target"),
+        additional_target=kind == "egress" and primary is False,
     )
 
 

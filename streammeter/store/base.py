@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from streammeter.counting.record import Counted, DeliveryRecord
+from streammeter.index.common import PlaylistRef
+from streammeter.index.entry import IndexObject, Rendition
+from streammeter.index.patterns import UrlPattern
 from streammeter.model.catalog import Asset
 
 DEFAULT_DB = "streammeter.duckdb"
@@ -94,6 +97,72 @@ class UsageRow:
     asset: dict[str, Any]
     tiers_us: dict[int, int]
     total_us: int
+
+
+# -- wowza ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """An account (the unit a Wowza token sees) with its environments and billing anchor."""
+
+    account_id: str
+    created_at: int
+    bill_anchor: str | None  # ISO date YYYY-MM-DD: a day the account was billed
+    bill_cycle_months: int = 1  # bills recur every N months from the anchor; 0: no cycle
+    environment_ids: tuple[str, ...] = ()
+    env_keys: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyKey:
+    """A Wowza Streaming Cloud key pair (`wsc-api-key` + `wsc-access-key`) of an account.
+
+    The api key is kept in clear: it is the HMAC key of `wsc-signature`."""
+
+    access_key: str
+    api_key: str
+    account_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """A delivery (stream) target of an environment: the CDN or service that pulls from origin
+    and serves viewers. Origin pulls are told apart by host, client IP range or user agent."""
+
+    env_key: int
+    target_id: str
+    name: str
+    primary: bool = False
+    hosts: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """A Wowza usage resource: a stream target, a transcoder (live stream) or a VOD stream
+    (asset), by its external id, merged over the environments of an account."""
+
+    resource_id: str
+    name: str
+    archived: bool
+
+
+@dataclass(slots=True)
+class UsageCell:
+    """Summed rollup measures of one resource and/or one trend sample (None when not grouped).
+
+    `sample_s` is the first second of the sample's bucket (minute, hour or UTC day)."""
+
+    resource_id: str | None = None
+    sample_s: int | None = None
+    delivered_us: int = 0
+    bytes: int = 0
+    egress_us: int = 0
+    egress_bytes: int = 0
+    egress_additional_us: int = 0
+    egress_additional_bytes: int = 0
 
 
 class ImportSession(ABC):
@@ -206,6 +275,134 @@ class Store(ABC):
     @abstractmethod
     def rollup_snapshot(self, table: str = "usage_hour") -> list[tuple[Any, ...]]:
         """Every rollup key with its summed values (non-zero), sorted: for tests and audits."""
+
+    # -- index ---------------------------------------------------------------------------
+    @abstractmethod
+    def register_index(
+        self,
+        env_key: int,
+        asset_id: str,
+        renditions: Sequence[Rendition],
+        objects: Sequence[IndexObject],
+        *,
+        playlists: Sequence[PlaylistRef] = (),
+    ) -> int:
+        """Upsert renditions by (env, asset, rendition_id), objects by (env, path,
+        byte_start) (the first of duplicates within a call wins) and media-playlist
+        references by (env, path), in one transaction; returns the number of objects."""
+
+    @abstractmethod
+    def lookup_index(self, env_key: int, paths: Sequence[str]) -> dict[str, list[IndexObject]]:
+        """Every entry of each known path, sorted by byte_start (the whole-file entry, None,
+        first); paths the index does not know are absent."""
+
+    @abstractmethod
+    def renditions(self, env_key: int, asset_id: str) -> list[Rendition]:
+        """The asset's renditions, by rendition id."""
+
+    @abstractmethod
+    def rendition_map(
+        self, env_key: int, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Rendition]:
+        """Renditions by (asset_id, rendition_id); unknown keys are absent."""
+
+    @abstractmethod
+    def playlist_refs(
+        self, env_key: int, paths: Sequence[str]
+    ) -> dict[str, tuple[str, PlaylistRef]]:
+        """Media playlists registered masters reference: path -> (asset_id, reference)."""
+
+    @abstractmethod
+    def add_url_pattern(self, env_key: int, regex: str, attributes: dict[str, Any]) -> int:
+        """Validate (PatternError, a ValueError, says why) and store a URL pattern; its id."""
+
+    @abstractmethod
+    def url_patterns(self, env_key: int) -> list[UrlPattern]:
+        """The environment's URL patterns, in the order they are tried (oldest first)."""
+
+    @abstractmethod
+    def delete_url_pattern(self, env_key: int, pattern_id: int) -> bool: ...
+
+    @abstractmethod
+    def index_summary(self, env_key: int, asset_id: str | None = None) -> list[dict[str, Any]]:
+        """Per indexed asset: renditions, objects, segments, parts, manifests, live,
+        updated_at; with `asset_id`, also `rendition_details` (per rendition: track, size,
+        bandwidth, iframe, segments, parts, seconds)."""
+
+    # -- wowza ---------------------------------------------------------------------------
+    @abstractmethod
+    def get_account(self, account_id: str) -> AccountInfo | None: ...
+
+    @abstractmethod
+    def list_accounts(self) -> list[AccountInfo]: ...
+
+    @abstractmethod
+    def set_bill_anchor(self, account_id: str, anchor: str, cycle_months: int = 1) -> None:
+        """Set the account's billing anchor (ISO date) and cycle (months; 0 = the anchor date
+        itself); NotFound if the account is unknown."""
+
+    @abstractmethod
+    def jwt_secret(self) -> str:
+        """The store's HS256 signing secret for Wowza JWTs (generated once, kept in `meta`)."""
+
+    @abstractmethod
+    def create_legacy_key(self, account_id: str) -> LegacyKey:
+        """A new `wsc-api-key`/`wsc-access-key` pair; NotFound if the account is unknown."""
+
+    @abstractmethod
+    def get_legacy_key(self, access_key: str) -> LegacyKey | None: ...
+
+    @abstractmethod
+    def add_delivery_target(self, target: DeliveryTarget) -> DeliveryTarget:
+        """Insert or replace a target by (env, target_id); a primary one demotes the others."""
+
+    @abstractmethod
+    def delivery_targets(self, env_key: int) -> list[DeliveryTarget]:
+        """The environment's targets: the primary one first, then in the order added."""
+
+    @abstractmethod
+    def account_resources(
+        self,
+        env_keys: Sequence[int],
+        kind: str,
+        *,
+        ids: Sequence[str] | None = None,
+        from_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[ResourceInfo], int]:
+        """Resources of `kind` ('target', 'live_stream', 'asset') known in these environments
+        (configured, in the catalog or seen in records), merged by id and ordered by id; only
+        `ids` if given, from `from_id` on if given; and how many there are in all (`ids`
+        applies, `from_id` and paging do not)."""
+
+    @abstractmethod
+    def account_usage(
+        self,
+        env_keys: Sequence[int],
+        start_hour: int,
+        end_hour: int,
+        *,
+        live: bool | None = None,
+        kind: str | None = None,
+        ids: Sequence[str] | None = None,
+        by_resource: bool = False,
+        step: str | None = None,
+    ) -> list[UsageCell]:
+        """Summed rollups over [start_hour, end_hour) of these environments.
+
+        `live`: only transcoders (True) or VOD streams (False) usage. `kind`: only usage
+        attributed to a resource of that kind ('target': the record's delivery target, or the
+        environment's primary target when it has none; 'live_stream'; 'asset'), only `ids` if
+        given, grouped per resource id if `by_resource`. `step` ('minute', 'hour', 'day'):
+        one cell per non-empty sample bucket; minute buckets exist for the last 30 days only."""
+
+    @abstractmethod
+    def viewer_sessions(
+        self, env_keys: Sequence[int], start_hour: int, end_hour: int, *, live: bool | None = None
+    ) -> int:
+        """Distinct viewer sessions of edge records in the window (counting.md 10): the CMCD
+        session id when present, else (client IP, user agent, asset, UTC day)."""
 
     # -- maintenance -----------------------------------------------------------------------
     @abstractmethod

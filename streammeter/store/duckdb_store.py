@@ -32,6 +32,8 @@ from streammeter.store.base import (
     TokenInfo,
     UsageRow,
 )
+from streammeter.store.duckdb_index import DuckDBIndexMixin
+from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
 
 SCHEMA_VERSION = "1"
 _MEASURES = (
@@ -92,7 +94,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class DuckDBStore(Store):
+class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, Store):
     def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         try:
@@ -122,6 +124,8 @@ class DuckDBStore(Store):
         schema = resources.files("streammeter.store").joinpath("schema.sql").read_text()
         with self._write_lock:
             self._con.execute(schema)
+            self._migrate_index()
+            self._migrate_wowza()
             self._con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
@@ -489,25 +493,39 @@ class DuckDBStore(Store):
         live_filter = ""
         if live_stream_id is not None:
             live_filter = " AND a.live_stream_id = ?"
+        # Two passes over the window's rows (bench/delivery_usage.py, docs/performance.md):
+        # the page is chosen on each asset's total alone (one sum per row, not six), then the
+        # per-tier split is summed for the page's assets only, and the catalog columns are
+        # joined for the page only. `usage` is inlined in both passes (not materialized);
+        # `page` is computed once.
         sql = f"""
-            WITH usage AS ({" UNION ALL ".join(scans)}),
-            per_asset AS (
+            WITH usage AS NOT MATERIALIZED ({" UNION ALL ".join(scans)}),
+            totals AS (
+                SELECT asset_key, sum(delivered_us) AS total
+                FROM usage WHERE tier > 0 AND asset_key IS NOT NULL
+                GROUP BY asset_key
+            ),
+            page AS MATERIALIZED (
+                SELECT t.asset_key, t.total, a.asset_id, count(*) OVER () AS row_count
+                FROM totals t JOIN assets a USING (asset_key)
+                WHERE t.total > 0{live_filter}
+                ORDER BY t.total DESC, a.asset_id
+                LIMIT ? OFFSET ?
+            ),
+            tiers AS (
                 SELECT asset_key,
                        sum(delivered_us) FILTER (WHERE tier = 1) AS t1,
                        sum(delivered_us) FILTER (WHERE tier = 2) AS t2,
                        sum(delivered_us) FILTER (WHERE tier = 3) AS t3,
                        sum(delivered_us) FILTER (WHERE tier = 4) AS t4,
-                       sum(delivered_us) FILTER (WHERE tier = 5) AS t5,
-                       sum(delivered_us) AS total
-                FROM usage WHERE tier > 0 AND asset_key IS NOT NULL
+                       sum(delivered_us) FILTER (WHERE tier = 5) AS t5
+                FROM usage WHERE tier > 0 AND asset_key IN (SELECT asset_key FROM page)
                 GROUP BY asset_key
             )
-            SELECT p.t1, p.t2, p.t3, p.t4, p.t5, p.total, count(*) OVER () AS row_count,
+            SELECT s.t1, s.t2, s.t3, s.t4, s.t5, g.total, g.row_count,
                    {", ".join("a." + c.strip() for c in _ASSET_COLUMNS.split(","))}
-            FROM per_asset p JOIN assets a USING (asset_key)
-            WHERE p.total > 0{live_filter}
-            ORDER BY p.total DESC, a.asset_id
-            LIMIT ? OFFSET ?
+            FROM page g JOIN tiers s USING (asset_key) JOIN assets a USING (asset_key)
+            ORDER BY g.total DESC, g.asset_id
         """
         params += ([live_stream_id] if live_stream_id is not None else []) + [limit, offset]
         result = cur.execute(sql, params)
@@ -630,7 +648,8 @@ class _DuckDBImport(ImportSession):
             "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
             "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
             "s.session_id, s.earned_us, s.media_us, s.rendition_id, s.media_sequence, "
-            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent, kt.entity_key AS target_key, "
+            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent, "
+            "kt.entity_key AS target_key, "
             "s.additional_target "
             "FROM stage s "
             "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
@@ -653,7 +672,8 @@ class _DuckDBImport(ImportSession):
         store._apply_rollups(cur, "import_chunk")
         unknown_asset, unknown_playback = cur.execute(
             "SELECT count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
-            "       count(*) FILTER (WHERE c.asset_key IS NULL AND pb.asset_key IS NULL) "
+            "       count(*) FILTER (WHERE c.asset_key IS NULL AND c.playback_id IS NOT NULL "
+            "                AND pb.asset_key IS NULL) "
             "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
             "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
             "     AND pb.playback_id = c.playback_id"
