@@ -9,6 +9,7 @@ from streammeter.counting.resolve import resolve
 from streammeter.index.entry import IndexObject, Rendition
 from streammeter.index.patterns import match_pattern
 from streammeter.ingest.items import NormalizedItem
+from streammeter.ingest.targets import TargetClassifier
 from streammeter.sources.cdn.request import EdgeRequest, ParsedLine
 from streammeter.sources.generic import RecordError
 from streammeter.store.base import Store
@@ -67,6 +68,8 @@ def resolve_lines(
 ) -> Iterator[NormalizedItem]:
     """Parsed log lines to delivery records, a chunk at a time (bounded memory)."""
     patterns = store.url_patterns(env_key)
+    # Origin pulls are primary or additional-target egress by who pulled (counting.md 3).
+    classify = TargetClassifier(store.delivery_targets(env_key)) if origin else None
     pending: list[ParsedLine] = []
 
     def flush() -> Iterator[NormalizedItem]:
@@ -77,6 +80,11 @@ def resolve_lines(
                 yield line_no, raw, value, []
                 continue
             resolved = resolve(value, view, origin=origin)
+            if classify is not None:
+                record = resolved.record
+                record.target, record.additional_target = classify(
+                    value.host, value.client_ip, value.user_agent
+                )
             yield line_no, raw, resolved.record, resolved.notes
         pending.clear()
 
