@@ -8,6 +8,7 @@ import glob
 import io
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -344,7 +345,9 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[str], typer.Argument(help="Files, directories or globs.")],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Files, directories or globs.")
+    ] = None,
     environment_ref: Annotated[
         str | None, typer.Option("--environment", "-e", help="Environment id or name.")
     ] = None,
@@ -366,6 +369,14 @@ def ingest(
         typer.Option(help="cloudfront-realtime: the configured field list, in order."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    watch_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--watch", help="Keep importing files as they land in this directory (Ctrl+C stops).",
+            file_okay=False, exists=True,
+        ),
+    ] = None,
+    interval: Annotated[float, typer.Option(help="--watch: seconds between scans.")] = 5.0,
     as_json: JsonOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -374,6 +385,11 @@ def ingest(
     """Import delivery records or access logs; each file is one transaction with a receipt."""
     from streammeter.ingest.importer import import_file
 
+    if watch_dir is not None:
+        _watch(watch_dir, environment_ref, fmt, origin, fields, interval, db)
+        return
+    if not inputs:
+        raise fail("name files, directories or globs to import (or --watch DIR)")
     paths = expand_inputs(inputs)
     receipts = []
     if url:
@@ -414,6 +430,35 @@ def ingest(
             out.print(f"  {number} x {note}", highlight=False)
 
 
+def _watch(
+    directory: Path, environment_ref: str | None, fmt: str, origin: bool,
+    fields: str | None, interval: float, db: str | None,
+) -> None:  # fmt: skip
+    from streammeter.ingest.watch import watch
+
+    if not environment_ref:
+        raise fail("--environment is required with --watch")
+    with store_for(db) as store:
+        env = environment(store, environment_ref)
+        err.print(f"Watching {directory} every {interval:g} s (Ctrl+C to stop)")
+
+        def report(receipt: object) -> None:
+            r = dataclasses.asdict(receipt)  # type: ignore[call-overload]
+            out.print(
+                f"{r['name']}: {r['receipt_id']}: {r['accepted']} accepted, "
+                f"{r['duplicate']} duplicate, {r['rejected']} rejected", highlight=False,
+            )  # fmt: skip
+
+        try:
+            watch(
+                store, env.env_key, directory, interval=interval, on_receipt=report,
+                on_error=lambda path, message: err.print(f"[red]{path}:[/red] {message}"),
+                fmt=fmt, origin=origin, options={"fields": fields} if fields else None,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            err.print("Stopped.")
+
+
 @contextmanager
 def _progress(path: Path, quiet: bool) -> Iterator[object]:
     """A progress bar (lines) on a terminal; nothing with --quiet or when not a TTY."""
@@ -429,12 +474,15 @@ def _progress(path: Path, quiet: bool) -> Iterator[object]:
     )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("lines"), TimeRemainingColumn())  # fmt: skip
+               TextColumn("lines  {task.fields[rate]}"), TimeRemainingColumn())  # fmt: skip
+    started = time.monotonic()
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(path.name, total=None)
+        task = bar.add_task(path.name, total=None, rate="")
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
+            elapsed = max(time.monotonic() - started, 1e-6)
+            rate = f"{done / elapsed:,.0f} lines/s"
+            bar.update(task, completed=done, total=total or None, rate=rate)
 
         yield update
 
