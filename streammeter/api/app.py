@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from streammeter import __version__
-from streammeter.api import errors, manifests, mux, native
+from streammeter.api import errors, manifests, metrics, mux, native, usage
 from streammeter.api.errors import JSONResponse
 from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
@@ -26,6 +26,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.include_router(native.router)
     app.include_router(wowza_router)
     app.include_router(manifests.router)
+    app.include_router(usage.router)
+    metrics.install(app)
 
     @app.get("/healthz", tags=["Service"], summary="Liveness")
     def healthz() -> JSONResponse:

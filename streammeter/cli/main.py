@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streammeter.cli.export import export as export_command
 from streammeter.cli.manifests import manifests_app, patterns_app
 from streammeter.cli.wowza import accounts_app, targets_app
 from streammeter.config import Settings
@@ -43,6 +44,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(targets_app, name="targets")
 app.add_typer(manifests_app, name="manifests")
 app.add_typer(patterns_app, name="patterns")
+app.command("export")(export_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -25,6 +25,9 @@ NOTE_TIER_FROM_BR = "tier inferred from CMCD br (nearest variant BANDWIDTH)"
 NOTE_LLHLS_NO_SID = "LL-HLS part without a session id (CMCD sid): may over-count with its segment"
 NOTE_DURATION_FROM_CMCD = "duration from CMCD d"
 
+# Fractions are immutable: the common values are shared rather than rebuilt per request.
+_ZERO, _ONE = Fraction(0), Fraction(1)
+
 
 class IndexView(Protocol):
     """What the resolver needs to know, prefetched for a chunk of requests."""
@@ -85,30 +88,30 @@ def _whole_file_fraction(req: EdgeRequest, entry: IndexObject) -> tuple[Fraction
     size = entry.byte_length or req.object_size
     if req.status == 206:
         if req.range_start is None:
-            return Fraction(0), NOTE_206_NO_RANGE
+            return _ZERO, NOTE_206_NO_RANGE
         if size is None:
             # Unknown file size: the range starting at byte 0 counts the segment fully, later
             # ranges earn nothing, so a segment fetched in pieces counts once (4.2).
             if req.range_start != 0:
-                return Fraction(0), None
+                return _ZERO, None
             if _is_aborted(req):
                 if req.body_bytes is not None and req.content_length:
-                    return min(Fraction(1), Fraction(req.body_bytes, req.content_length)), None
-                return Fraction(0), None
-            return Fraction(1), None
+                    return min(_ONE, Fraction(req.body_bytes, req.content_length)), None
+                return _ZERO, None
+            return _ONE, None
     if size is None:
         size = req.content_length
     if _is_aborted(req):
         if req.body_bytes is not None and size:
-            return min(Fraction(1), Fraction(req.body_bytes, size)), None
-        return Fraction(0), None
+            return min(_ONE, Fraction(req.body_bytes, size)), None
+        return _ZERO, None
     if req.status == 206:
         interval = _served_interval(req, size)
         assert interval is not None and size
         start, end = interval
         covered = max(0, min(end if end is not None else size, size) - start)
-        return min(Fraction(1), Fraction(covered, size)), None
-    return Fraction(1), None
+        return min(_ONE, Fraction(covered, size)), None
+    return _ONE, None
 
 
 def _ranged_duration(
@@ -118,9 +121,9 @@ def _ranged_duration(
     size = req.object_size
     interval = _served_interval(req, size)
     if interval is None:
-        return Fraction(0), Fraction(0), NOTE_206_NO_RANGE
+        return _ZERO, _ZERO, NOTE_206_NO_RANGE
     start, end = interval
-    total, earned = Fraction(0), Fraction(0)
+    total, earned = _ZERO, _ZERO
     for entry in entries:
         if entry.kind not in MEDIA_KINDS or entry.duration is None or not entry.byte_length:
             continue
@@ -214,7 +217,7 @@ def resolve(req: EdgeRequest, index: IndexView, *, origin: bool = False) -> Reso
         if total:
             record.duration, record.fraction = total, earned / total
         elif media:
-            record.duration, record.fraction = media[0].duration, Fraction(0)
+            record.duration, record.fraction = media[0].duration, _ZERO
     if record.kind in MEDIA_KINDS:
         record.tier_hint, note = _tier_rendition(index, first.asset_id, rendition, cmcd.get("br"))
         notes += [note] if note else []

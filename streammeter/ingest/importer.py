@@ -150,17 +150,25 @@ def _process(
     items: Iterable[NormalizedItem],
     progress: Progress | None = None,
     total_lines: int = 0,
+    *,
+    outcomes_wanted: bool = True,
 ) -> tuple[Receipt, list[dict[str, object]]]:
-    """Count and store normalized `items` in one transaction; per-item outcomes returned."""
+    """Count and store normalized `items` in one transaction; per-item outcomes returned.
+
+    Without `outcomes_wanted` (file imports, whose receipt is all the caller needs) the
+    outcome list stays empty, so memory does not grow with the file's length.
+    """
     tally = _Tally()
     outcomes: list[dict[str, object]] = []
+    keep = outcomes_wanted
     with store.importing(env_key, draft) as session:
         pending: list[tuple[int, object, object]] = []
 
         def flush() -> None:
             statuses = session.add(pending)  # type: ignore[arg-type]
             for (line_no, record, counted), status in zip(pending, statuses, strict=True):
-                outcomes.append({"line": line_no, "status": status})
+                if keep:
+                    outcomes.append({"line": line_no, "status": status})
                 if status == "duplicate":
                     tally.duplicate += 1
                     continue
@@ -183,7 +191,8 @@ def _process(
                 session.reject(line_no, reason, raw_text)
                 tally.rejected += 1
                 tally.notes["rejected: " + reason.split(":")[0]] += 1
-                outcomes.append({"line": line_no, "status": "rejected", "reason": reason})
+                if keep:
+                    outcomes.append({"line": line_no, "status": "rejected", "reason": reason})
                 continue
             counted = count(record)
             if notes:
@@ -197,6 +206,9 @@ def _process(
             tally.notes[note] += number
         receipt = session.finish(tally.as_counts())
     outcomes.sort(key=lambda item: item["line"])  # type: ignore[arg-type, return-value]
+    from streammeter.api.metrics import observe_receipt  # lazy: streammeter.api imports us
+
+    observe_receipt(receipt)  # committed: count it in /metrics (docs/metrics.md)
     return receipt, outcomes
 
 
@@ -257,7 +269,7 @@ def import_file(
         draft = ReceiptDraft("file", name, fmt, sha, sha, path.stat().st_size)
         rows = pq.ParquetFile(path).metadata.num_rows
         items = _generic(read_parquet(path))
-        return _process(store, env_key, draft, items, progress, rows)[0]
+        return _process(store, env_key, draft, items, progress, rows, outcomes_wanted=False)[0]
 
     candidates = store.latest_receipts_for_name(env_key, name)
     scan = _scan_text(path, fmt, [r.byte_size for r in candidates])
@@ -302,7 +314,9 @@ def import_file(
         )
         parsed_lines = (i for i in source.parse(lines, options or {}) if i[0] > skip)
         items = resolve_lines(store, env_key, parsed_lines, origin=origin)
-    receipt = _process(store, env_key, draft, items, progress, scan.lines - skip)[0]
+    receipt = _process(
+        store, env_key, draft, items, progress, scan.lines - skip, outcomes_wanted=False
+    )[0]
     if scan.held_back:
         receipt.notes["incomplete last line held back until it ends"] = 1
     return receipt

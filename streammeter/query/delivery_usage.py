@@ -17,6 +17,7 @@ from streammeter.model.times import US_PER_SECOND
 from streammeter.store.base import Store, UsageRow
 
 _HOUR = 3_600
+_INT32_MAX = 2_147_483_647
 
 
 class InvalidParameters(ValueError):
@@ -60,7 +61,8 @@ def parse_query(params: Sequence[tuple[str, str]], now_s: int, settings: Setting
             timeframe.append(value)
         else:
             single.setdefault(key, value)
-    page, error = _positive_int("page", single.get("page"), 1, None)
+    # The spec types page as int32; an unbounded page would overflow the store's OFFSET.
+    page, error = _positive_int("page", single.get("page"), 1, _INT32_MAX)
     errors += [error] if error else []
     limit, error = _positive_int("limit", single.get("limit"), 100, settings.max_limit)
     errors += [error] if error else []

@@ -404,6 +404,37 @@ class Store(ABC):
         """Distinct viewer sessions of edge records in the window (counting.md 10): the CMCD
         session id when present, else (client IP, user agent, asset, UTC day)."""
 
+    # -- native usage --------------------------------------------------------------------
+    @abstractmethod
+    def usage_revision(self) -> int:
+        """The latest revision (the global counter of hour changes)."""
+
+    @abstractmethod
+    def hour_revisions(self, env_key: int, lo_hour: int, hi_hour: int) -> dict[int, int]:
+        """Revision of each hour in [lo_hour, hi_hour) that has one."""
+
+    @abstractmethod
+    def usage_changes(
+        self, env_key: int, since: int, limit: int = 1000, after: tuple[int, int] | None = None
+    ) -> list[dict[str, int]]:
+        """Hours changed at a revision > `since`: [{hour, revision, changed_at}]."""
+
+    @abstractmethod
+    def native_usage(
+        self, env_key: int, params: Any, plan: Any, *, limit: int = 1000, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`GET /v1/usage` rows (query/usage.py `UsageParams`, `UsagePlan`) and the row count."""
+
+    @abstractmethod
+    def explain_usage(
+        self, env_key: int, asset_id: str, hour: int, tier: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Receipts and line ranges behind one (asset, hour[, tier]) cell."""
+
+    @abstractmethod
+    def usage_health(self, first_provisional_hour: int) -> dict[str, Any]:
+        """Figures for /metrics (quarantine, notes, newest data per source, oldest provisional)."""
+
     # -- maintenance -----------------------------------------------------------------------
     @abstractmethod
     def rebuild(self) -> None:

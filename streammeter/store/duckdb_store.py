@@ -33,6 +33,7 @@ from streammeter.store.base import (
     UsageRow,
 )
 from streammeter.store.duckdb_index import DuckDBIndexMixin
+from streammeter.store.duckdb_usage import DuckDBUsageMixin
 from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
 
 SCHEMA_VERSION = "1"
@@ -94,7 +95,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, Store):
+class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         try:
@@ -126,6 +127,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, Store):
             self._con.execute(schema)
             self._migrate_index()
             self._migrate_wowza()
+            self._migrate_usage()
             self._con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
@@ -348,6 +350,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, Store):
     def _apply_rollups(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
         for table in ROLLUP_TABLES:
             cur.execute(rollup_insert_sql(table, source, sign))
+        DuckDBUsageMixin._record_changes(cur, source, sign)
 
     def _asset_dicts(self, where: str, params: list[Any], tail: str = "") -> list[dict[str, Any]]:
         cur = self._cursor()
@@ -610,19 +613,27 @@ class _DuckDBImport(ImportSession):
                     statuses[i] = "duplicate"
                 seen.add(record.request_id)
         cur = self._cur
-        cur.register("stage_arrow", self._arrow(items))
-        try:
-            cur.execute(
-                "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx"
-            )
-        finally:
-            cur.unregister("stage_arrow")
-        existing = cur.execute(
-            "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
-            " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
-            " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
-            [self._env_key, LATE_WINDOW_US, LATE_WINDOW_US],
-        ).fetchall()
+        # Read through DuckDB's replacement scan of the local variable, not cur.register():
+        # DuckDB keeps every object registered inside a transaction alive until it commits,
+        # which made a file import hold all its staged chunks in memory (docs/performance.md).
+        stage_arrow = self._arrow(items)
+        cur.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx")
+        del stage_arrow
+        # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
+        # records outside this chunk's time span (zone maps) instead of scanning them all.
+        stamps = [item[1].ts_us for item in items if item[1].request_id is not None]
+        existing = []
+        if stamps:
+            existing = cur.execute(
+                "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
+                " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
+                " AND r.ts_us BETWEEN ? AND ?"
+                " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
+                [
+                    self._env_key, min(stamps) - LATE_WINDOW_US, max(stamps) + LATE_WINDOW_US,
+                    LATE_WINDOW_US, LATE_WINDOW_US,
+                ],
+            ).fetchall()  # fmt: skip
         for (idx,) in existing:
             statuses[idx] = "duplicate"
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
@@ -641,6 +652,32 @@ class _DuckDBImport(ImportSession):
             cur, self._env_key, "target",
             [items[i][1].target for i in accepted_idx if items[i][1].target],
         )  # fmt: skip
+        filtered = len(accepted_idx) != len(items)
+        self._stage_import_chunk(cur, accepted_idx if filtered else None)
+        cur.execute("INSERT INTO records SELECT * FROM import_chunk")
+        store._apply_rollups(cur, "import_chunk")
+        unknown_asset, unknown_playback = cur.execute(
+            "SELECT count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
+            "       count(*) FILTER (WHERE c.asset_key IS NULL AND c.playback_id IS NOT NULL "
+            "                AND pb.asset_key IS NULL) "
+            "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
+            "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
+            "     AND pb.playback_id = c.playback_id"
+        ).fetchone()
+        self._unknown_asset += unknown_asset
+        self._unknown_playback += unknown_playback
+        cur.execute("DROP TABLE import_chunk")
+        cur.execute("DROP TABLE stage")
+        return statuses
+
+    def _stage_import_chunk(
+        self, cur: duckdb.DuckDBPyConnection, accepted: list[int] | None
+    ) -> None:
+        """`import_chunk`: the staged rows (only those in `accepted` unless it is None) with
+        their entity keys, in `idx` order."""
+        filtered = accepted is not None
+        # read by the SQL below through a replacement scan (see add())
+        accepted_idx = pa.table({"idx": pa.array(accepted or [], pa.int32())})  # noqa: F841
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE import_chunk AS "
             "SELECT ? AS env_key, ? AS receipt_id, s.line_no, s.request_id, s.ts_us, "
@@ -658,31 +695,18 @@ class _DuckDBImport(ImportSession):
             "     AND kl.external_id = s.live_stream_id "
             "LEFT JOIN entity_keys kt ON kt.env_key = ? AND kt.kind = 'target' "
             "     AND kt.external_id = s.target "
-            "WHERE list_contains(?, s.idx) ORDER BY s.idx",
+            # every row, or the accepted ones (a hash semi join, not a list scan per row)
+            + ("" if not filtered else
+               "WHERE s.idx IN (SELECT idx FROM accepted_idx) ")
+            + "ORDER BY s.idx",
             [
                 self._env_key,
                 self.receipt_id,
                 self._env_key,
                 self._env_key,
                 self._env_key,
-                accepted_idx,
             ],
-        )
-        cur.execute("INSERT INTO records SELECT * FROM import_chunk")
-        store._apply_rollups(cur, "import_chunk")
-        unknown_asset, unknown_playback = cur.execute(
-            "SELECT count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
-            "       count(*) FILTER (WHERE c.asset_key IS NULL AND c.playback_id IS NOT NULL "
-            "                AND pb.asset_key IS NULL) "
-            "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
-            "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
-            "     AND pb.playback_id = c.playback_id"
-        ).fetchone()
-        self._unknown_asset += unknown_asset
-        self._unknown_playback += unknown_playback
-        cur.execute("DROP TABLE import_chunk")
-        cur.execute("DROP TABLE stage")
-        return statuses
+        )  # fmt: skip
 
     def _count_llhls_once(
         self, items: Sequence[tuple[int, DeliveryRecord, Counted]], accepted: list[int]
@@ -699,14 +723,18 @@ class _DuckDBImport(ImportSession):
         if not keyed:
             return
         sessions = sorted({items[i][1].session_id for i in keyed})
+        # The sessions as a table (read by the SQL through a replacement scan, see add()): a
+        # hash semi join rather than a list scan per stored record.
+        llhls_sessions = pa.table({"session_id": pa.array(sessions, pa.string())})  # noqa: F841
         rows = self._cur.execute(
             "SELECT k.external_id, r.session_id, r.rendition_id, r.media_sequence, "
             "coalesce(sum(r.media_us) FILTER (WHERE r.part_index IS NULL), 0), "
             "coalesce(sum(r.media_us) FILTER (WHERE r.part_index IS NOT NULL), 0) "
             "FROM records r JOIN entity_keys k ON k.entity_key = r.asset_key "
-            "WHERE r.env_key = ? AND list_contains(?, r.session_id) "
+            "WHERE r.env_key = ? "
+            "AND r.session_id IN (SELECT session_id FROM llhls_sessions) "
             "AND r.media_sequence IS NOT NULL GROUP BY ALL",
-            [self._env_key, sessions],
+            [self._env_key],
         ).fetchall()
         groups: dict[tuple[object, ...], list[int]] = {
             tuple(row[:4]): [row[4], row[5]] for row in rows
@@ -744,38 +772,52 @@ class _DuckDBImport(ImportSession):
 
     @staticmethod
     def _arrow(items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> pa.Table:
-        columns: dict[str, list[Any]] = {name: [] for name in _STAGE_SCHEMA.names}
-        for idx, (line_no, rec, counted) in enumerate(items):
-            columns["idx"].append(idx)
-            columns["line_no"].append(line_no)
-            columns["request_id"].append(rec.request_id)
-            columns["ts_us"].append(rec.ts_us)
-            columns["asset_id"].append(rec.asset_id)
-            columns["playback_id"].append(rec.playback_id)
-            columns["live_stream_id"].append(rec.live_stream_id)
-            columns["kind"].append(rec.kind)
-            columns["track"].append(rec.track)
-            columns["tier_hint"].append(rec.tier_hint)
-            columns["duration_us"].append(
-                None if rec.duration is None else round(rec.duration * US_PER_SECOND)
-            )
-            columns["bytes"].append(rec.bytes)
-            columns["method"].append(rec.method)
-            columns["status"].append(rec.status)
-            columns["body_bytes"].append(rec.body_bytes)
-            columns["object_bytes"].append(rec.object_bytes)
-            columns["session_id"].append(rec.session_id)
-            columns["earned_us"].append(counted.earned_us)
-            columns["media_us"].append(counted.earned_us)
-            columns["rendition_id"].append(rec.rendition_id)
-            columns["media_sequence"].append(rec.media_sequence)
-            columns["part_index"].append(rec.part_index)
-            columns["live"].append(rec.live)
-            columns["origin"].append(rec.origin)
-            columns["client_ip"].append(rec.client_ip)
-            columns["user_agent"].append(rec.user_agent)
-            columns["target"].append(rec.target)
-            columns["additional_target"].append(rec.additional_target)
+        # Column by column (one comprehension each) rather than row by row.
+        recs = [item[1] for item in items]
+        earned = [item[2].earned_us for item in items]
+        durations: list[int | None] = []
+        for rec in recs:
+            d = rec.duration
+            if d is None:
+                durations.append(None)
+            elif d.denominator == 1:
+                durations.append(d.numerator * US_PER_SECOND)
+            else:  # round(d * US_PER_SECOND): half to even, in integers
+                quotient, remainder = divmod(d.numerator * US_PER_SECOND, d.denominator)
+                twice = 2 * remainder
+                if twice > d.denominator or (twice == d.denominator and quotient % 2):
+                    quotient += 1
+                durations.append(quotient)
+        columns: dict[str, list[Any]] = {
+            "idx": list(range(len(items))),
+            "line_no": [item[0] for item in items],
+            "request_id": [r.request_id for r in recs],
+            "ts_us": [r.ts_us for r in recs],
+            "asset_id": [r.asset_id for r in recs],
+            "playback_id": [r.playback_id for r in recs],
+            "live_stream_id": [r.live_stream_id for r in recs],
+            "kind": [r.kind for r in recs],
+            "track": [r.track for r in recs],
+            "tier_hint": [r.tier_hint for r in recs],
+            "duration_us": durations,
+            "bytes": [r.bytes for r in recs],
+            "method": [r.method for r in recs],
+            "status": [r.status for r in recs],
+            "body_bytes": [r.body_bytes for r in recs],
+            "object_bytes": [r.object_bytes for r in recs],
+            "session_id": [r.session_id for r in recs],
+            "earned_us": earned,
+            "media_us": earned,
+            "rendition_id": [r.rendition_id for r in recs],
+            "media_sequence": [r.media_sequence for r in recs],
+            "part_index": [r.part_index for r in recs],
+            "live": [r.live for r in recs],
+            "origin": [r.origin for r in recs],
+            "client_ip": [r.client_ip for r in recs],
+            "user_agent": [r.user_agent for r in recs],
+            "target": [r.target for r in recs],
+            "additional_target": [r.additional_target for r in recs],
+        }
         return pa.table(columns, schema=_STAGE_SCHEMA)
 
     def attribution_notes(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from streammeter.sources.cdn.cmcd import CLOUDFRONT_COLUMNS, cmcd_from_columns, request_cmcd
 from streammeter.sources.cdn.common import (
+    MAX_BYTES,
     NUL_REASON,
     US_PER_SECOND,
     checked_instant,
@@ -107,6 +108,8 @@ class Layout:
     index: dict[str, int] = field(default_factory=dict)
     cmcd: tuple[tuple[str, int], ...] = ()
     missing: tuple[str, ...] = ()
+    #: every key of _COLUMNS -> its position, -1 when the column is not logged
+    at: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, names: Sequence[str], origin: str, required: Iterable[str]) -> Layout:
@@ -121,6 +124,7 @@ class Layout:
                     break
         layout.cmcd = tuple((n, i) for n, i in position.items() if n in CLOUDFRONT_COLUMNS)
         layout.missing = tuple(_COLUMNS[k][0] for k in required if k not in layout.index)
+        layout.at = {key: layout.index.get(key, -1) for key in _COLUMNS}
         return layout
 
 
@@ -136,20 +140,33 @@ def _columns(text: str, layout: Layout) -> list[str]:
     return cols
 
 
+def _count(value: str | None, name: str) -> int | None:
+    """`int_value(value, name)`, with a fast path for plain digits (the usual case)."""
+    if value is not None and value.isdigit() and value.isascii():
+        number = int(value)
+        if number <= MAX_BYTES:
+            return number
+    return int_value(value, name)
+
+
 def _request(layout: Layout, cols: list[str], ts_us: int) -> EdgeRequest:
-    index = layout.index
+    # Column positions, -1 when not logged (see Layout.at); '-' and '' mean absent.
+    at = layout.at
 
     def get(key: str) -> str | None:
-        at = index.get(key)
-        if at is None:
+        i = at[key]
+        if i < 0:
             return None
-        value = cols[at]
-        return None if value in ("-", "") else value
+        value = cols[i]
+        return None if value == "-" or value == "" else value
 
     stem = get("stem")
     if stem is None:
         raise RecordError("cs-uri-stem: missing")
-    path, query = split_target(undo_layer(stem), "cs-uri-stem")  # real-time: stem has the query
+    if stem[0] == "/" and "%" not in stem and "?" not in stem and not stem[-1].isspace():
+        path, query = stem, ""  # what split_target(undo_layer(stem)) gives for a plain path
+    else:
+        path, query = split_target(undo_layer(stem), "cs-uri-stem")  # real-time: with query
     if not query and (logged := get("query")) is not None:
         query = undo_layer(logged)
     result, response_result = get("result"), get("response_result")
@@ -157,32 +174,38 @@ def _request(layout: Layout, cols: list[str], ts_us: int) -> EdgeRequest:
         aborted = result == "Error" and response_result != "Error"
     else:  # x-edge-response-result-type not logged: the detailed type still says it
         aborted = result == "Error" and get("detailed") == "ClientCommError"
-    sent = int_value(get("bytes"), "sc-bytes") or 0
+    sent = _count(get("bytes"), "sc-bytes") or 0
     user_agent = get("user_agent")
     cmcd: dict[str, Any] = {}
     if layout.cmcd:
         cmcd = cmcd_from_columns(
-            {name: decode_text(cols[at]) for name, at in layout.cmcd if cols[at] not in ("-", "")}
+            {name: decode_text(cols[i]) for name, i in layout.cmcd if cols[i] not in ("-", "")}
         )
     if not cmcd and query:
         cmcd = request_cmcd(None, query)
+    status = get("status")
+    if status is not None and status.isdigit() and status.isascii() and int(status) <= 999:
+        status_code = int(status)
+    else:
+        status_code = status_value(status, "sc-status")
     return EdgeRequest(
-        ts_us=ts_us,
-        path=path,
-        query=query,
-        method=get("method") or "GET",
-        status=status_value(get("status"), "sc-status"),
-        bytes_sent=sent,
-        body_bytes=sent,  # no body-only count: sc-bytes stands in (counting.md 4.2)
-        content_length=int_value(get("content_len"), "sc-content-len"),
-        range_start=int_value(get("range_start"), "sc-range-start"),
-        range_end=int_value(get("range_end"), "sc-range-end"),
-        aborted=aborted,
-        request_id=get("request_id"),
-        client_ip=get("ip"),
-        user_agent=decode_text(user_agent) if user_agent is not None else None,
-        host=get("host_header") or get("host"),
-        cmcd=cmcd,
+        ts_us,
+        path,
+        query,
+        get("method") or "GET",
+        status_code,
+        sent,
+        sent,  # body_bytes: no body-only count: sc-bytes stands in (counting.md 4.2)
+        _count(get("content_len"), "sc-content-len"),
+        _count(get("range_start"), "sc-range-start"),
+        _count(get("range_end"), "sc-range-end"),
+        None,  # object_size
+        aborted,
+        get("request_id"),
+        get("ip"),
+        decode_text(user_agent) if user_agent is not None else None,
+        get("host_header") or get("host"),
+        cmcd,
     )
 
 
@@ -240,11 +263,13 @@ def parse_cloudfront(
     """CloudFront standard (W3C) log lines, honouring every `#Fields` header in the file."""
     layout: Layout | None = None
     dates = _Dates()
+    # Consecutive lines mostly share their second: the last (date, time) -> instant is kept.
+    last_stamp: tuple[str, str, int] = ("", "", 0)
     for line_no, line in lines:
         raw = line_text(line)
         if raw.startswith("\ufeff"):
             raw = raw[1:]
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         if raw.startswith("#"):
             if raw.startswith("#Fields:"):
@@ -264,7 +289,12 @@ def parse_cloudfront(
             continue
         try:
             cols = _columns(raw, layout)
-            ts_us = _standard_instant(dates, layout, cols)
+            date_text, time_text = cols[layout.at["date"]], cols[layout.at["time"]]
+            if date_text == last_stamp[0] and time_text == last_stamp[1]:
+                ts_us = last_stamp[2]
+            else:
+                ts_us = _standard_instant(dates, layout, cols)
+                last_stamp = (date_text, time_text, ts_us)
             yield line_no, raw, _request(layout, cols, ts_us)
         except RecordError as exc:
             yield line_no, raw, exc
