@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 import secrets
 import threading
 import uuid
@@ -37,6 +39,7 @@ from streammeter.store.duckdb_usage import DuckDBUsageMixin
 from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
 
 SCHEMA_VERSION = "1"
+DEFAULT_MEMORY_LIMIT = "1GB"
 _MEASURES = (
     "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
     "egress_additional_us", "egress_additional_bytes",
@@ -108,12 +111,23 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                     "--url http://HOST:PORT and --token TOKEN_ID:SECRET."
                 ) from None
             raise
+        self._limit_memory(path, read_only)
         self._write_lock = threading.RLock()
         self._local = threading.local()
         if not read_only:
             self._migrate()
 
     # -- plumbing --------------------------------------------------------------------------
+    def _limit_memory(self, path: str, read_only: bool) -> None:
+        """Bound DuckDB's memory so a huge import spills to disk instead of growing RSS
+        (docs/configuration.md). `STREAMMETER_MEMORY_LIMIT`, default 1GB."""
+        limit = os.environ.get("STREAMMETER_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", limit.strip(), re.IGNORECASE):
+            raise ValueError(f"STREAMMETER_MEMORY_LIMIT must look like 512MB or 2GB, got {limit!r}")
+        self._con.execute(f"SET memory_limit = '{limit.strip()}'")
+        if path != ":memory:" and not read_only:
+            self._con.execute("SET temp_directory = ?", [path + ".tmp"])
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
