@@ -66,7 +66,7 @@ def _records(rng: random.Random, assets: list[Asset], start: int, end: int, sess
     weights = [1 / (rank + 1) ** 1.1 for rank in range(len(assets))]
     for session in range(sessions):
         asset = rng.choices(assets, weights)[0]
-        t = rng.uniform(start, end - 3_600)
+        t = rng.uniform(start, end - 60)
         segment = rng.choice([2, 4, 6])
         audio_only = asset.asset_resolution_tier == "audio-only"
         top = {"720p": 1, "1080p": 2, "1440p": 3, "2160p": 4}.get(asset.asset_resolution_tier, 0)
@@ -79,6 +79,8 @@ def _records(rng: random.Random, assets: list[Asset], start: int, end: int, sess
             "bytes": 900,
         }
         for n in range(rng.randint(3, 120)):
+            if t + n * segment >= end:
+                break  # the sample ends at `end`; the clock is 12 h later
             rung = max(0, min(top, rung + rng.choice([-1, 0, 0, 0, 0, 1])))
             width, height = LADDER[rung]
             record = {

@@ -32,4 +32,5 @@ def test_demo_store_is_queryable_through_the_api(tmp_path, monkeypatch):
             "delivered_seconds"
         ]
     assert default["timeframe"] == [built.end - 3600, built.end]  # the last hour is open
+    assert default["total_row_count"] > 0  # and has deliveries
     assert receipts[0]["rejected"] > 0  # the sample has malformed lines, quarantined
