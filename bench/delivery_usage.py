@@ -48,14 +48,14 @@ import duckdb
 
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
-from streammeter.query.windows import split_window
+from streammeter.query.windows import signed_cover
 from streammeter.store import duckdb_store, open_store
-from streammeter.store.attribution import LEVELS
+from streammeter.store.attribution import ASSET_LEVELS, LEVELS
 from streammeter.store.duckdb_store import DuckDBStore
 
 DATA_DIR = Path(__file__).resolve().parent / ".data"
 #: Bump when the generator changes, so cached databases are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 TIERS = 5
 #: The end of every window: a day boundary in mid-month plus some hours, as a real Mux window
 #: ends at floor_hour(now - 12h). Windows are therefore not month-aligned.
@@ -307,6 +307,25 @@ def generate(path: Path, p: DataParams, log: Log = _log) -> DataInfo:
                 """
             )
             log(f"  {table} derived ({time.perf_counter() - started:.0f} s)")
+        for table, bucket in ASSET_LEVELS.items():
+            # The per-asset rollups of the Mux query: media tiers of known assets, wide rows.
+            tiers = ", ".join(
+                f"coalesce(sum(delivered_us) FILTER (WHERE tier = {code}), 0)::BIGINT"
+                for code in range(1, TIERS + 1)
+            )
+            con.execute(
+                f"""
+                INSERT INTO {table}
+                SELECT * FROM (
+                    SELECT env_key, {bucket} AS bucket, asset_key, sum(delivered_us)::BIGINT,
+                           {tiers}
+                    FROM (SELECT * EXCLUDE (bucket), bucket AS hour FROM usage_hour)
+                    WHERE tier > 0 AND asset_key IS NOT NULL
+                    GROUP BY ALL
+                ) ORDER BY env_key, bucket, asset_key
+                """
+            )
+            log(f"  {table} derived ({time.perf_counter() - started:.0f} s)")
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('bench_params', ?)", [json.dumps(asdict(p))]
         )
@@ -485,31 +504,45 @@ def run_queries(
     """Time both queries on page 1 and a deep page of each window; verify they agree."""
     results = []
     con = store._cursor()
-    for w in windows(p):
-        total = ours(store, env_key, w, 0)[1]
-        # the deep page: offset DEEP_OFFSET, or the last page of a shorter list
-        deep = DEEP_OFFSET if total > DEEP_OFFSET else (total - 1) // LIMIT * LIMIT
-        for offset in (0, deep) if deep > 0 else (0,):
-            log(f"timing {w.name} offset {offset}")
-            mine, ours_ms = _timed(lambda w=w, o=offset: ours(store, env_key, w, o), repeat)
-            theirs, naive_ms = _timed(lambda w=w, o=offset: naive(con, env_key, w, o), naive_repeat)
-            _check(w, offset, mine, theirs)
-            results.append(QueryResult(w.name, offset, mine[1], ours_ms, naive_ms))
+    with _service_clock(DATA_END_HOUR):  # the store reads a window's last month from "now"
+        for w in windows(p):
+            results += _time_window(store, con, env_key, w, repeat, naive_repeat, log)
+    return results
+
+
+def _time_window(
+    store: DuckDBStore,
+    con: duckdb.DuckDBPyConnection,
+    env_key: int,
+    w: Window,
+    repeat: int,
+    naive_repeat: int,
+    log: Log,
+) -> list[QueryResult]:
+    total = ours(store, env_key, w, 0)[1]
+    # the deep page: offset DEEP_OFFSET, or the last page of a shorter list
+    deep = DEEP_OFFSET if total > DEEP_OFFSET else (total - 1) // LIMIT * LIMIT
+    results = []
+    for offset in (0, deep) if deep > 0 else (0,):
+        log(f"timing {w.name} offset {offset}")
+        mine, ours_ms = _timed(lambda o=offset: ours(store, env_key, w, o), repeat)
+        theirs, naive_ms = _timed(lambda o=offset: naive(con, env_key, w, o), naive_repeat)
+        _check(w, offset, mine, theirs)
+        results.append(QueryResult(w.name, offset, mine[1], ours_ms, naive_ms))
     return results
 
 
 def window_reads(con: duckdb.DuckDBPyConnection, env_key: int, w: Window) -> list[tuple[str, int]]:
     """Rows each level contributes to our query for window `w` (naive reads the hour rows)."""
-    return [
-        (
-            f"{table}[{lo},{hi})",
-            con.execute(
-                f"SELECT count(*) FROM {table} WHERE env_key = ? AND bucket >= ? AND bucket < ?",
-                [env_key, lo, hi],
-            ).fetchone()[0],
-        )
-        for table, lo, hi in split_window(w.start, w.end)
-    ]
+    reads = []
+    for level, lo, hi, sign in signed_cover(w.start, w.end, DATA_END_HOUR):
+        table = "usage_hour" if level == "hour" else f"asset_usage_{level}"
+        rows = con.execute(
+            f"SELECT count(*) FROM {table} WHERE env_key = ? AND bucket >= ? AND bucket < ?",
+            [env_key, lo, hi],
+        ).fetchone()[0]
+        reads.append((f"{'-' if sign < 0 else ''}{table}[{lo},{hi})", rows))
+    return reads
 
 
 def format_queries(results: Sequence[QueryResult]) -> str:
@@ -572,6 +605,7 @@ def ingest_file(records: int, seed: int, path: Path | None = None) -> Path:
 def _rollup_levels(tables: tuple[str, ...], spent: list[float]) -> Iterator[None]:
     """Maintain only `tables` during ingest, and add the time spent on rollups to `spent`."""
     original_tables = duckdb_store.ROLLUP_TABLES
+    original_asset_tables = duckdb_store.ASSET_ROLLUP_TABLES
     original_apply = DuckDBStore.__dict__["_apply_rollups"]
 
     def timed_apply(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
@@ -579,12 +613,14 @@ def _rollup_levels(tables: tuple[str, ...], spent: list[float]) -> Iterator[None
         original_apply.__func__(cur, source, sign)
         spent[0] += time.perf_counter() - started
 
-    duckdb_store.ROLLUP_TABLES = tables
+    duckdb_store.ROLLUP_TABLES = tuple(t for t in tables if t in LEVELS)
+    duckdb_store.ASSET_ROLLUP_TABLES = tuple(t for t in tables if t in ASSET_LEVELS)
     DuckDBStore._apply_rollups = staticmethod(timed_apply)  # type: ignore[method-assign]
     try:
         yield
     finally:
         duckdb_store.ROLLUP_TABLES = original_tables
+        duckdb_store.ASSET_ROLLUP_TABLES = original_asset_tables
         DuckDBStore._apply_rollups = original_apply  # type: ignore[method-assign]
 
 
@@ -601,7 +637,7 @@ HOUR_DAY_MONTH = ("usage_hour", "usage_day", "usage_month")
 def ingest_modes() -> list[tuple[str, tuple[str, ...]]]:
     """(name, rollup tables maintained): the baseline first."""
     modes = [("usage_hour only", ("usage_hour",)), ("hour+day+month", HOUR_DAY_MONTH)]
-    shipped = tuple(duckdb_store.ROLLUP_TABLES)
+    shipped = tuple(duckdb_store.ROLLUP_TABLES) + tuple(duckdb_store.ASSET_ROLLUP_TABLES)
     if set(shipped) != set(HOUR_DAY_MONTH):
         modes.append(
             ("all levels: " + ", ".join(t.removeprefix("usage_") for t in shipped), shipped)

@@ -4,12 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the end-to-end test drives: ffmpeg (packager and player) and nginx (the CDN).
-if ! command -v ffmpeg >/dev/null || ! command -v nginx >/dev/null; then
+# System tools the tests drive, from Debian, installed when missing:
+# - ffmpeg (packager and player) and nginx (the CDN) for the end-to-end test;
+# - chromium for the dashboard's browser test (Playwright drives the system browser);
+# - wrk for the load benchmark's short run (tests/test_bench_load_quick.py);
+# - clickhouse-server/-client for the ClickHouse store's tests, which start and stop a
+#   two-shard cluster themselves (scripts/clickhouse-cluster.sh); skip them with
+#   STREAMMETER_SKIP_CLICKHOUSE=1.
+wanted=(ffmpeg:ffmpeg nginx:nginx chromium:chromium wrk:wrk)
+if [ "${STREAMMETER_SKIP_CLICKHOUSE:-}" != "1" ]; then
+  wanted+=(clickhouse-server:clickhouse-server clickhouse-client:clickhouse-client)
+fi
+missing=()
+for entry in "${wanted[@]}"; do
+  command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ffmpeg nginx >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 python3 -m venv .venv

@@ -24,6 +24,16 @@ class Settings:
     history_days: int = 90
     #: Largest `limit` the delivery-usage endpoint accepts (Mux documents none).
     max_limit: int = 1000
+    #: Memory for cached delivery-usage answers, MiB (query/mux_cache.py); 0: no cache.
+    mux_cache_mb: int = 64
+    #: Requests per minute per access token (token bucket); 0: no limit (docs/security.md).
+    rate_limit_per_minute: int = 0
+    #: Requests a token may send at once before the per-minute rate applies (0: one minute's).
+    rate_limit_burst: int = 0
+    #: Largest request body in bytes (answered 413); 0: no limit. Batches have their own cap.
+    max_body_bytes: int = 1 << 30
+    #: Largest total size of the request headers in bytes (answered 431).
+    max_header_bytes: int = 16 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,4 +41,9 @@ class Settings:
             settle_lag_hours=_int_env("STREAMMETER_SETTLE_LAG_HOURS", 12),
             history_days=_int_env("STREAMMETER_HISTORY_DAYS", 90),
             max_limit=_int_env("STREAMMETER_MAX_LIMIT", 1000),
+            mux_cache_mb=_int_env("STREAMMETER_MUX_CACHE_MB", 64),
+            rate_limit_per_minute=_int_env("STREAMMETER_RATE_LIMIT_PER_MINUTE", 0),
+            rate_limit_burst=_int_env("STREAMMETER_RATE_LIMIT_BURST", 0),
+            max_body_bytes=_int_env("STREAMMETER_MAX_BODY_BYTES", 1 << 30),
+            max_header_bytes=_int_env("STREAMMETER_MAX_HEADER_BYTES", 16 * 1024),
         )

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from streammeter import __version__
-from streammeter.api import errors, manifests, metrics, mux, native, usage
+from streammeter import __version__, web
+from streammeter.api import (
+    docs,
+    errors,
+    limits,
+    manifests,
+    metrics,
+    mux,
+    native,
+    openapi_errors,
+    usage,
+)
 from streammeter.api.errors import JSONResponse
+from streammeter.api.schemas_native import Health, documented
 from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
 from streammeter.store.base import Store
@@ -18,6 +29,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Exact video delivery usage, with Mux-compatible APIs",
         default_response_class=JSONResponse,
+        docs_url=None,  # docs.install: Swagger UI from this service, not from a CDN
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings or Settings.from_env()
@@ -27,9 +40,13 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.include_router(wowza_router)
     app.include_router(manifests.router)
     app.include_router(usage.router)
+    web.install(app)  # the dashboard at / (docs/dashboard.md) and /v1/freshness
     metrics.install(app)
+    limits.install(app)  # outermost: sizes checked before anything else runs
+    openapi_errors.install(app)  # errors documented in the envelopes they are sent in
+    docs.install(app)  # /docs: interactive, offline (docs/api/openapi.md)
 
-    @app.get("/healthz", tags=["Service"], summary="Liveness")
+    @app.get("/healthz", tags=["Service"], summary="Liveness", responses=documented(Health))
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 

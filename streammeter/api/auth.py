@@ -8,6 +8,7 @@ import binascii
 from fastapi import Request
 
 from streammeter.api.errors import forbidden, unauthorized
+from streammeter.api.limits import check_token_rate
 from streammeter.store.base import Store, TokenInfo
 
 SCOPES = ("read", "ingest", "admin")
@@ -29,6 +30,7 @@ def authenticate(request: Request) -> TokenInfo:
     token = store.verify_token(token_id, secret)
     if token is None:
         raise unauthorized()
+    check_token_rate(request, token.token_id)  # 429 over the token's limit (docs/security.md)
     return token
 
 

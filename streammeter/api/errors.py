@@ -7,10 +7,15 @@ import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
+
+from streammeter.store.base import StoreFull
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
+    """JSON rendered by orjson. A JSONResponse subclass, so that /openapi.json documents the
+    routes that use it as JSON (not as a string)."""
+
     media_type = "application/json"
 
     def render(self, content: object) -> bytes:
@@ -18,13 +23,24 @@ class JSONResponse(Response):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, type_: str, messages: list[str]) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        messages: list[str],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(type_)
         self.status, self.type, self.messages = status, type_, messages
+        self.headers = headers
 
 
-def envelope(status: int, type_: str, messages: list[str]) -> JSONResponse:
-    return JSONResponse({"error": {"type": type_, "messages": messages}}, status_code=status)
+def envelope(
+    status: int, type_: str, messages: list[str], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": type_, "messages": messages}}, status_code=status, headers=headers
+    )
 
 
 def unauthorized() -> ApiError:
@@ -49,7 +65,12 @@ _STATUS_TYPES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "
 def install(app) -> None:  # type: ignore[no-untyped-def]
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return envelope(exc.status, exc.type, exc.messages)
+        return envelope(exc.status, exc.type, exc.messages, exc.headers)
+
+    @app.exception_handler(StoreFull)
+    async def _store_full(_: Request, exc: StoreFull) -> JSONResponse:
+        # 507 Insufficient Storage: the write was rolled back whole; retry once space is freed
+        return envelope(507, "insufficient_storage", [str(exc)])
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from streammeter.api.auth import require
 from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
+from streammeter.api.schemas_native import (
+    AssetIndexResponse,
+    RegisteredManifestResponse,
+    documented,
+)
 from streammeter.index.common import ManifestError
 from streammeter.index.register import MAX_MANIFEST_BYTES, register_text
 from streammeter.store.base import Store, TokenInfo
@@ -45,6 +50,7 @@ async def _text(request: Request) -> str:
     "/assets/{asset_id}/manifests",
     response_class=JSONResponse,
     summary="Register an HLS playlist or DASH MPD served at `url`",
+    responses=documented(RegisteredManifestResponse, "What was registered"),
 )
 async def put_manifest(
     asset_id: str,
@@ -71,6 +77,7 @@ async def put_manifest(
     "/assets/{asset_id}/manifests",
     response_class=JSONResponse,
     summary="What the index holds for an asset",
+    responses=documented(AssetIndexResponse),
 )
 def get_manifests(asset_id: str, request: Request, token: ReadToken) -> JSONResponse:
     store: Store = request.app.state.store

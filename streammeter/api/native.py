@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,9 +13,22 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from streammeter.api.auth import require
 from streammeter.api.errors import ApiError, JSONResponse, invalid, not_found
+from streammeter.api.schemas_native import (
+    AssetPage,
+    AssetResponse,
+    EventBatchResponse,
+    LiveStreamList,
+    LiveStreamResponse,
+    ReceiptDetailResponse,
+    ReceiptList,
+    ReceiptResponse,
+    UpsertedResponse,
+    documented,
+)
 from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_batch, import_file
 from streammeter.model.catalog import Asset, asset_error_message
 from streammeter.model.times import US_PER_SECOND, now_us
@@ -21,6 +36,9 @@ from streammeter.sources.generic import RecordError
 from streammeter.store.base import Receipt, Store, TokenInfo
 
 router = APIRouter(prefix="/v1", tags=["Native"])
+MAX_NAME_CHARS = 1024  # an import's `name`
+MAX_PAGE = 1_000_000_000  # beyond, the row offset would overflow the store's 64-bit integers
+_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,16}")
 
 ReadToken = Annotated[TokenInfo, Depends(require("read"))]
 AdminToken = Annotated[TokenInfo, Depends(require("admin"))]
@@ -52,7 +70,12 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 # -- assets ---------------------------------------------------------------------------------
-@router.put("/assets/{asset_id}", response_class=JSONResponse, summary="Create or replace an asset")
+@router.put(
+    "/assets/{asset_id}",
+    response_class=JSONResponse,
+    summary="Create or replace an asset",
+    responses=documented(AssetResponse),
+)
 def put_asset(
     asset_id: str,
     request: Request,
@@ -68,7 +91,12 @@ def put_asset(
     return JSONResponse({"data": asset_json(store.get_asset(token.env_key, asset_id) or {})})
 
 
-@router.post("/assets", response_class=JSONResponse, summary="Upsert many assets (NDJSON or array)")
+@router.post(
+    "/assets",
+    response_class=JSONResponse,
+    summary="Upsert many assets (NDJSON or array)",
+    responses=documented(UpsertedResponse),
+)
 async def post_assets(request: Request, token: AdminToken) -> JSONResponse:
     body = await _body(request, MAX_BATCH_BYTES)
     try:
@@ -91,7 +119,12 @@ async def post_assets(request: Request, token: AdminToken) -> JSONResponse:
     return JSONResponse({"data": {"upserted": count}})
 
 
-@router.get("/assets/{asset_id}", response_class=JSONResponse, summary="Get an asset")
+@router.get(
+    "/assets/{asset_id}",
+    response_class=JSONResponse,
+    summary="Get an asset",
+    responses=documented(AssetResponse),
+)
 def get_asset(asset_id: str, request: Request, token: ReadToken) -> JSONResponse:
     asset = _store(request).get_asset(token.env_key, asset_id)
     if asset is None:
@@ -99,11 +132,16 @@ def get_asset(asset_id: str, request: Request, token: ReadToken) -> JSONResponse
     return JSONResponse({"data": asset_json(asset)})
 
 
-@router.get("/assets", response_class=JSONResponse, summary="List assets")
+@router.get(
+    "/assets",
+    response_class=JSONResponse,
+    summary="List assets",
+    responses=documented(AssetPage),
+)
 def list_assets(
     request: Request,
     token: ReadToken,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     assets, total = _store(request).list_assets(token.env_key, limit, (page - 1) * limit)
@@ -117,7 +155,12 @@ def list_assets(
     )
 
 
-@router.delete("/assets/{asset_id}", response_class=JSONResponse, summary="Mark an asset deleted")
+@router.delete(
+    "/assets/{asset_id}",
+    response_class=JSONResponse,
+    summary="Mark an asset deleted",
+    responses=documented(AssetResponse),
+)
 def delete_asset(asset_id: str, request: Request, token: AdminToken) -> JSONResponse:
     store = _store(request)
     if not store.delete_asset(token.env_key, asset_id, now_us() // US_PER_SECOND):
@@ -125,12 +168,22 @@ def delete_asset(asset_id: str, request: Request, token: AdminToken) -> JSONResp
     return JSONResponse({"data": asset_json(store.get_asset(token.env_key, asset_id) or {})})
 
 
-@router.get("/live-streams", response_class=JSONResponse, summary="List live streams")
+@router.get(
+    "/live-streams",
+    response_class=JSONResponse,
+    summary="List live streams",
+    responses=documented(LiveStreamList),
+)
 def list_live_streams(request: Request, token: ReadToken) -> JSONResponse:
     return JSONResponse({"data": _store(request).live_streams(token.env_key)})
 
 
-@router.get("/live-streams/{live_stream_id}", response_class=JSONResponse, summary="A live stream")
+@router.get(
+    "/live-streams/{live_stream_id}",
+    response_class=JSONResponse,
+    summary="A live stream",
+    responses=documented(LiveStreamResponse),
+)
 def get_live_stream(live_stream_id: str, request: Request, token: ReadToken) -> JSONResponse:
     found = _store(request).live_streams(token.env_key, live_stream_id)
     if not found:
@@ -139,11 +192,19 @@ def get_live_stream(live_stream_id: str, request: Request, token: ReadToken) -> 
 
 
 # -- ingest ---------------------------------------------------------------------------------
-@router.post("/events", response_class=JSONResponse, summary="Ingest a batch of delivery records")
+@router.post(
+    "/events",
+    response_class=JSONResponse,
+    summary="Ingest a batch of delivery records",
+    responses=documented(EventBatchResponse, "The receipt and every record's outcome"),
+)
 async def post_events(request: Request, token: IngestToken) -> JSONResponse:
     body = await _body(request, MAX_BATCH_BYTES)
     try:
-        receipt, outcomes = import_batch(_store(request), token.env_key, body)
+        # In a worker thread: an import must not stop the server answering (docs/reliability.md)
+        receipt, outcomes = await run_in_threadpool(
+            import_batch, _store(request), token.env_key, body
+        )
     except BatchTooLarge as exc:
         raise ApiError(413, "payload_too_large", [str(exc)]) from None
     except RecordError as exc:
@@ -163,7 +224,12 @@ async def post_events(request: Request, token: IngestToken) -> JSONResponse:
     )
 
 
-@router.post("/imports", response_class=JSONResponse, summary="Import a whole file (request body)")
+@router.post(
+    "/imports",
+    response_class=JSONResponse,
+    summary="Import a whole file (request body)",
+    responses=documented(ReceiptResponse, "The import's receipt"),
+)
 async def post_import(
     request: Request,
     token: IngestToken,
@@ -176,16 +242,28 @@ async def post_import(
         str | None, Query(description="cloudfront-realtime: the configured field list")
     ] = None,
 ) -> JSONResponse:
-    suffix = "".join(Path(name).suffixes[-2:])
+    if "\x00" in name or len(name) > MAX_NAME_CHARS:
+        raise invalid([f"name must be at most {MAX_NAME_CHARS} characters, without NUL"])
+    # Only the name's extensions reach the file system, and only plain ones (docs/security.md).
+    suffix = "".join(s for s in Path(name).suffixes[-2:] if _PLAIN_SUFFIX.fullmatch(s))
     handle = tempfile.NamedTemporaryFile(delete=False, suffix=suffix)  # noqa: SIM115
     try:
-        with handle:
-            async for chunk in request.stream():
-                handle.write(chunk)
         try:
-            receipt = import_file(
-                _store(request), token.env_key, Path(handle.name), format, source_name=name,
-                origin=origin, options={"fields": fields} if fields else None,
+            with handle:
+                async for chunk in request.stream():
+                    handle.write(chunk)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise ApiError(
+                507, "insufficient_storage",
+                ["the server's temporary directory is full (No space left on device): nothing "
+                 "was imported. Free some space and send the file again."],
+            ) from None  # fmt: skip
+        try:
+            receipt = await run_in_threadpool(
+                import_file, _store(request), token.env_key, Path(handle.name), format,
+                source_name=name, origin=origin, options={"fields": fields} if fields else None,
             )  # fmt: skip
         except ValueError as exc:
             raise invalid([str(exc)]) from None
@@ -195,7 +273,12 @@ async def post_import(
 
 
 # -- receipts -------------------------------------------------------------------------------
-@router.get("/receipts", response_class=JSONResponse, summary="List import receipts")
+@router.get(
+    "/receipts",
+    response_class=JSONResponse,
+    summary="List import receipts",
+    responses=documented(ReceiptList),
+)
 def list_receipts(
     request: Request, token: ReadToken, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> JSONResponse:
@@ -204,7 +287,10 @@ def list_receipts(
 
 
 @router.get(
-    "/receipts/{receipt_id}", response_class=JSONResponse, summary="A receipt and its quarantine"
+    "/receipts/{receipt_id}",
+    response_class=JSONResponse,
+    summary="A receipt and its quarantine",
+    responses=documented(ReceiptDetailResponse),
 )
 def get_receipt(receipt_id: str, request: Request, token: ReadToken) -> JSONResponse:
     store = _store(request)

@@ -14,6 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from streammeter.api.errors import JSONResponse
+from streammeter.api.limits import wowza_rate_limited
+from streammeter.api.schemas_native import documented
+from streammeter.api.schemas_wowza import FAMILY_RESPONSES, WowzaUsageAccountResponse
 from streammeter.api.wowza_auth import authenticate
 from streammeter.model.times import US_PER_SECOND, now_us
 from streammeter.query.wowza import (
@@ -52,6 +55,9 @@ def _answer(
         account = authenticate(
             store, request.headers, request.url.path, version, now // US_PER_SECOND
         )
+        limited = wowza_rate_limited(request)  # 429 over the credential's limit
+        if limited is not None:
+            return limited
         body = build(store, account, now)
     except WowzaError as exc:
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -69,6 +75,7 @@ def _params(request: Request) -> dict[str, str]:
     "and `filter[N][field]=resource` (`eq`/`in` over `transcoders`, `vod_streams`). "
     + _TIME_PARAMS,
     response_class=JSONResponse,
+    responses=documented(WowzaUsageAccountResponse, "The account's usage (`usage_account`)"),
 )
 @router.get("/api/{version}/usage/accounts", include_in_schema=False)
 def usage_account(request: Request, version: str) -> JSONResponse:
@@ -106,24 +113,25 @@ def _family_routes(family: Family) -> None:
             lambda store, account, now: list_body(store, family, account, _params(request), now),
         )
 
+    listed, one, summed = FAMILY_RESPONSES[family.path]
     # /summary before /{id}, so that "summary" is never taken for an id.
     router.add_api_route(
         f"{base}/summary", summary, methods=["GET"], response_class=JSONResponse,
         summary=f"Usage summary of all {label} (Wowza-compatible)", description=_TIME_PARAMS,
-        name=f"wowza_{family.path}_summary",
+        name=f"wowza_{family.path}_summary", responses=documented(summed),
     )  # fmt: skip
     router.add_api_route(
         f"{base}/{{id}}", item, methods=["GET"], response_class=JSONResponse,
         summary=f"Usage of one of the {label} (Wowza-compatible)",
         description=_TIME_PARAMS + " `include=trend` adds the trend.",
-        name=f"wowza_{family.path}_item",
+        name=f"wowza_{family.path}_item", responses=documented(one),
     )  # fmt: skip
     router.add_api_route(
         base, listing, methods=["GET"], response_class=JSONResponse,
         summary=f"Usage of every one of the {label} (Wowza-compatible)",
         description=_TIME_PARAMS + " Paged by `per_page` (at most 1000) and "
         + ("`next_page_key`." if family.keyset else "`page`."),
-        name=f"wowza_{family.path}_list",
+        name=f"wowza_{family.path}_list", responses=documented(listed),
     )  # fmt: skip
 
 

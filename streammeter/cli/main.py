@@ -25,7 +25,7 @@ from streammeter.config import Settings
 from streammeter.model.times import US_PER_SECOND, iso_seconds, now_us
 from streammeter.sources.catalog import CatalogFileError, read_assets
 from streammeter.store import Store, StoreLocked, open_store
-from streammeter.store.base import Environment
+from streammeter.store.base import Environment, StoreFull
 
 app = typer.Typer(
     help="Exact video delivery usage metering, with Mux-compatible APIs.",
@@ -78,6 +78,8 @@ def store_for(db: str | None) -> Iterator[Store]:
         raise fail(str(exc), 2) from None
     try:
         yield store
+    except StoreFull as exc:  # rolled back whole (docs/reliability.md)
+        raise fail(str(exc)) from None
     finally:
         store.close()
 
@@ -106,6 +108,10 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="Log one line per request (off for the highest request rates)."),
+    ] = True,
 ) -> None:
     """Run the HTTP service (Mux-compatible and native APIs) on the store."""
     import uvicorn
@@ -118,7 +124,10 @@ def serve(
                 "The store has no environments yet. In another terminal, stop this server or "
                 "use --url; to start: streammeter environments create prod"
             )
-        uvicorn.run(create_app(store, Settings.from_env()), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(store, Settings.from_env()),
+            host=host, port=port, log_level="info", access_log=access_log,
+        )  # fmt: skip
 
 
 @app.command()
@@ -414,7 +423,7 @@ def ingest(
                             store, env.env_key, path, fmt, progress, origin=origin,
                             options={"fields": fields} if fields else None,
                         )  # fmt: skip
-                    except ValueError as exc:
+                    except (ValueError, StoreFull) as exc:
                         raise fail(f"{path}: {exc}") from None
                 receipts.append(dataclasses.asdict(receipt))
     if as_json:
@@ -655,3 +664,45 @@ def compact(db: DbOption = None) -> None:
     with store_for(db) as store:
         store.compact()
     out.print("Compacted the rollups.")
+
+
+@app.command()
+def migrate(
+    db: DbOption = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="ClickHouse: create local tables on every node of this cluster (remote_servers) "
+            "and Distributed tables over them. Fixed when the schema is first created.",
+        ),
+    ] = None,
+) -> None:
+    """Create or upgrade the store's schema (for clickhouse:// stores, on every node), and
+    finish the rollups of imports whose writer died after committing."""
+    from streammeter.store.base import default_db
+
+    target = db or default_db()
+    if not target.startswith("clickhouse://"):
+        if cluster:
+            raise fail("--cluster applies to clickhouse:// stores only")
+        with store_for(target):
+            pass  # the embedded store migrates when it opens
+        out.print(f"The schema of {target} is up to date.")
+        return
+    from streammeter.store.clickhouse import ClickHouseStore
+
+    try:
+        store = ClickHouseStore(target, cluster=cluster)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    try:
+        nodes = store.migrate(cluster)
+        repaired = store.repair()
+        where = f"cluster {store.cluster}" if store.cluster else "a single node"
+        out.print(
+            f"The schema of {store.url.redacted()} is up to date on {where} "
+            f"({', '.join(nodes)}); {repaired} interrupted import(s) finished."
+        )
+    finally:
+        store.close()

@@ -20,6 +20,16 @@ class Remote:
         token_id, _, secret = token.partition(":")
         self.client = httpx.Client(base_url=url.rstrip("/"), auth=(token_id, secret), timeout=300)
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:  # the server died, restarted or is unreachable
+            raise typer.BadParameter(
+                f"lost the connection to the server at {self.client.base_url} before it "
+                f"answered ({exc or type(exc).__name__}). Each file or batch is imported whole "
+                "or not at all, and never twice: run the same command again."
+            ) from None
+
     def _check(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
             try:
@@ -37,14 +47,14 @@ class Remote:
         params: dict[str, Any] = {"name": str(path.resolve()), "origin": origin}
         params |= ({"format": fmt} if fmt else {}) | ({"fields": fields} if fields else {})
         with path.open("rb") as handle:
-            return self._check(self.client.post("/v1/imports", params=params, content=handle))[
+            return self._check(self._send("POST", "/v1/imports", params=params, content=handle))[
                 "data"
             ]
 
     def upsert_assets(self, path: Path) -> int:
-        return self._check(self.client.post("/v1/assets", content=path.read_bytes()))["data"][
+        return self._check(self._send("POST", "/v1/assets", content=path.read_bytes()))["data"][
             "upserted"
         ]
 
     def delivery_usage(self, params: list[tuple[str, str]]) -> dict[str, Any]:
-        return self._check(self.client.get("/video/v1/delivery-usage", params=params))
+        return self._check(self._send("GET", "/video/v1/delivery-usage", params=params))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.generic import (
     RawItem,
     RecordError,
+    is_truncated,
     line_is_complete,
     normalize,
     open_content,
@@ -28,7 +30,7 @@ from streammeter.sources.generic import (
     read_parquet,
 )
 from streammeter.sources.generic import detect_format as detect_format_by_name
-from streammeter.store.base import Receipt, ReceiptDraft, Store
+from streammeter.store.base import Receipt, ReceiptDraft, Store, StoreFull
 
 CHUNK_RECORDS = 20_000
 BLOCK_BYTES = 1 << 20
@@ -43,6 +45,15 @@ class BatchTooLarge(ValueError):
     pass
 
 
+class _AlreadyImported(Exception):
+    """The same content committed (concurrently) before this import's transaction began."""
+
+    def __init__(self, receipt: Receipt) -> None:
+        super().__init__(receipt.receipt_id)
+        receipt.already_imported = True
+        self.receipt = receipt
+
+
 @dataclass
 class _Scan:
     """Pass one over a text file: what will be imported and how it relates to earlier imports."""
@@ -52,6 +63,7 @@ class _Scan:
     lines: int  # physical lines in those bytes
     prefix: dict[int, tuple[str, int]] = field(default_factory=dict)  # offset -> (sha, lines)
     held_back: bool = False
+    truncated: bool = False  # gzip content that ends early: only what it holds is read
 
 
 def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
@@ -76,6 +88,7 @@ def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
             hasher.update(complete)
             position += len(complete)
             lines += complete.count(b"\n")
+        truncated = is_truncated(stream)
     held_back = False
     if carry:
         if line_is_complete(fmt, carry, header):
@@ -87,7 +100,7 @@ def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
                     prefix[offset] = (hasher.hexdigest(), lines)
         else:
             held_back = True
-    return _Scan(hasher.hexdigest(), position, lines, prefix, held_back)
+    return _Scan(hasher.hexdigest(), position, lines, prefix, held_back, truncated)
 
 
 def _sha256_file(path: Path) -> str:
@@ -143,7 +156,7 @@ def _generic(items: Iterable[RawItem]) -> Iterator[NormalizedItem]:
             yield line_no, raw_text, exc, []
 
 
-def _process(
+def _process_in_transaction(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
@@ -162,6 +175,12 @@ def _process(
     outcomes: list[dict[str, object]] = []
     keep = outcomes_wanted
     with store.importing(env_key, draft) as session:
+        # Checked again inside the transaction (callers looked before it began): two imports
+        # of the same content at once, e.g. a client retrying while its first attempt still
+        # runs, commit once; the second is a no-op (docs/reliability.md).
+        earlier = store.find_receipt_by_content(env_key, draft.content_sha256)
+        if earlier:
+            raise _AlreadyImported(earlier)
         pending: list[tuple[int, object, object]] = []
 
         def flush() -> None:
@@ -210,6 +229,31 @@ def _process(
 
     observe_receipt(receipt)  # committed: count it in /metrics (docs/metrics.md)
     return receipt, outcomes
+
+
+def _process(
+    store: Store,
+    env_key: int,
+    draft: ReceiptDraft,
+    items: Iterable[NormalizedItem],
+    progress: Progress | None = None,
+    total_lines: int = 0,
+    *,
+    outcomes_wanted: bool = True,
+) -> tuple[Receipt, list[dict[str, object]]]:
+    try:
+        return _process_in_transaction(
+            store, env_key, draft, items, progress, total_lines, outcomes_wanted=outcomes_wanted
+        )
+    except StoreFull:
+        # The disk filled up. Usually the transaction is rolled back; but if only the
+        # checkpoint after the commit failed, the import is in the log: say so, as a retry would.
+        committed = None
+        with suppress(Exception):
+            committed = store.find_receipt_by_content(env_key, draft.content_sha256)
+        if committed is None:
+            raise
+        raise _AlreadyImported(committed) from None
 
 
 GENERIC_FORMATS = ("ndjson", "csv", "parquet")
@@ -269,7 +313,10 @@ def import_file(
         draft = ReceiptDraft("file", name, fmt, sha, sha, path.stat().st_size)
         rows = pq.ParquetFile(path).metadata.num_rows
         items = _generic(read_parquet(path))
-        return _process(store, env_key, draft, items, progress, rows, outcomes_wanted=False)[0]
+        try:
+            return _process(store, env_key, draft, items, progress, rows, outcomes_wanted=False)[0]
+        except _AlreadyImported as done:
+            return done.receipt
 
     candidates = store.latest_receipts_for_name(env_key, name)
     scan = _scan_text(path, fmt, [r.byte_size for r in candidates])
@@ -314,11 +361,16 @@ def import_file(
         )
         parsed_lines = (i for i in source.parse(lines, options or {}) if i[0] > skip)
         items = resolve_lines(store, env_key, parsed_lines, origin=origin)
-    receipt = _process(
-        store, env_key, draft, items, progress, scan.lines - skip, outcomes_wanted=False
-    )[0]
+    try:
+        receipt = _process(
+            store, env_key, draft, items, progress, scan.lines - skip, outcomes_wanted=False
+        )[0]
+    except _AlreadyImported as done:
+        return done.receipt
     if scan.held_back:
         receipt.notes["incomplete last line held back until it ends"] = 1
+    if scan.truncated:
+        receipt.notes["gzip stream ends early: read up to the cut"] = 1
     return receipt
 
 
@@ -338,17 +390,20 @@ def import_batch(
         )
     sha = hashlib.sha256(body).hexdigest()
     earlier = store.find_receipt_by_content(env_key, sha)
-    if earlier:
-        earlier.already_imported = True
-        outcomes = []
-        for line_no, _, value in items:
-            try:
-                if isinstance(value, RecordError):
-                    raise value
-                normalize(value)
-                outcomes.append({"line": line_no, "status": "duplicate"})
-            except RecordError as exc:
-                outcomes.append({"line": line_no, "status": "rejected", "reason": str(exc)})
-        return earlier, outcomes
-    draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
-    return _process(store, env_key, draft, _generic(items))
+    if earlier is None:
+        draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
+        try:
+            return _process(store, env_key, draft, _generic(items))
+        except _AlreadyImported as done:
+            earlier = done.receipt
+    earlier.already_imported = True
+    outcomes: list[dict[str, object]] = []
+    for line_no, _, value in items:
+        try:
+            if isinstance(value, RecordError):
+                raise value
+            normalize(value)
+            outcomes.append({"line": line_no, "status": "duplicate"})
+        except RecordError as exc:
+            outcomes.append({"line": line_no, "status": "rejected", "reason": str(exc)})
+    return earlier, outcomes

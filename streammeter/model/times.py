@@ -34,18 +34,28 @@ def parse_instant(value: object) -> int:
     elif isinstance(value, int):
         us = value * US_PER_SECOND
     elif isinstance(value, float):
-        us = int((Decimal(repr(value)) * US_PER_SECOND).to_integral_value())
+        us = _seconds_us(Decimal(repr(value)), value)
     elif isinstance(value, str):
         text = value.strip()
         try:
-            us = int((Decimal(text) * US_PER_SECOND).to_integral_value())
+            number = Decimal(text)
         except InvalidOperation:
             us = _parse_rfc3339(text)
+        else:
+            us = _seconds_us(number, value)
     else:
         raise InvalidTime(f"expected epoch seconds or RFC 3339, got {type(value).__name__}")
     if not _MIN_US <= us < _MAX_US:
         raise InvalidTime(f"timestamp {value!r} is outside 2000-01-01..2100-01-01")
     return us
+
+
+def _seconds_us(seconds: Decimal, value: object) -> int:
+    """Epoch seconds to microseconds; NaN, infinities and huge exponents (`1e999999999` would
+    build a billion-digit integer) are refused before any conversion."""
+    if not seconds.is_finite() or seconds.adjusted() > 18:
+        raise InvalidTime(f"timestamp {value!r} is outside 2000-01-01..2100-01-01")
+    return int((seconds * US_PER_SECOND).to_integral_value())
 
 
 def _parse_rfc3339(text: str) -> int:

@@ -16,7 +16,8 @@ from streammeter.model.tiers import TIER_FIELDS
 from streammeter.model.times import US_PER_SECOND
 from streammeter.store.base import Store, UsageRow
 
-_HOUR = 3_600
+HOUR = 3_600
+_HOUR = HOUR
 _INT32_MAX = 2_147_483_647
 
 

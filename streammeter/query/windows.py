@@ -45,3 +45,92 @@ def split_window(start: int, end: int) -> list[tuple[str, int, int]]:
     if day_hi < end:
         parts.append(("usage_hour", day_hi, end))
     return parts
+
+
+# -- the Mux delivery-usage cover: weeks and subtraction --------------------------------------
+
+#: Weeks start on Monday 00:00 UTC; the epoch (hour 0) is a Thursday, so Mondays are the hours
+#: h with (h + 72) % 168 == 0.
+HOURS_PER_WEEK = 168
+WEEK_OFFSET = 72
+
+
+def week_start_hour(hour: int) -> int:
+    return hour - (hour + WEEK_OFFSET) % HOURS_PER_WEEK
+
+
+def _ceil_week(hour: int) -> int:
+    start = week_start_hour(hour)
+    return start if start == hour else start + HOURS_PER_WEEK
+
+
+SignedPart = tuple[str, int, int, int]  # (level, first bucket hour, end bucket hour, +1 / -1)
+
+
+def _days_and_weeks(lo: int, hi: int, sign: int) -> list[SignedPart]:
+    """[lo, hi), both day-aligned: whole weeks, days at the edges."""
+    week_lo, week_hi = _ceil_week(lo), week_start_hour(hi)
+    if week_lo >= week_hi:
+        return [("day", lo, hi, sign)] if lo < hi else []
+    parts = [("day", lo, week_lo, sign)] if lo < week_lo else []
+    parts.append(("week", week_lo, week_hi, sign))
+    if week_hi < hi:
+        parts.append(("day", week_hi, hi, sign))
+    return parts
+
+
+def _positive_cover(start: int, end: int, sign: int = 1) -> list[SignedPart]:
+    """[start, end) by hours at the ragged edges, then days and weeks, then whole months."""
+    if end <= start:
+        return []
+    day_lo, day_hi = _ceil_day(start), _floor_day(end)
+    if day_lo >= day_hi:
+        return [("hour", start, end, sign)]
+    parts: list[SignedPart] = [("hour", start, day_lo, sign)] if start < day_lo else []
+    month_lo, month_hi = _ceil_month(day_lo), month_start_hour(day_hi)
+    if month_lo < month_hi:
+        parts += _days_and_weeks(day_lo, month_lo, sign)
+        parts.append(("month", month_lo, month_hi, sign))
+        parts += _days_and_weeks(month_hi, day_hi, sign)
+    else:
+        parts += _days_and_weeks(day_lo, day_hi, sign)
+    if day_hi < end:
+        parts.append(("hour", day_hi, end, sign))
+    return parts
+
+
+def signed_cover(start: int, end: int, now_hour: int) -> list[SignedPart]:
+    """Parts whose signed sum is exactly [start, end), chosen to read few rollup rows.
+
+    Rollups are exact integer sums, so a month minus the hours of it outside the window equals
+    the window's part of that month. A window's ragged first or last month is read that way
+    when the part to subtract holds less data than the part to add: hours before the window's
+    start in its first month, or hours from the window's end to `now_hour` (no data is expected
+    after now) in its last month. A Mux window ends at least 12 hours before now, so its last
+    month is typically one month row minus half a day (docs/design/rollups.md).
+    """
+    if end <= start:
+        return []
+    first_month, last_month = month_start_hour(start), month_start_hour(end - 1)
+    if first_month == last_month:
+        return _positive_cover(start, end)
+    first_end, last_end = next_month_start_hour(start), next_month_start_hour(end - 1)
+    parts: list[SignedPart] = []
+    if start == first_month:
+        lo = first_month
+    elif start - first_month < first_end - start:
+        parts.append(("month", first_month, first_end, 1))
+        parts += _positive_cover(first_month, start, -1)
+        lo = first_end
+    else:
+        lo = start
+    after_end = max(0, min(last_end, now_hour + 1) - end)
+    if end == last_end:
+        hi = last_end
+    elif after_end < end - last_month:
+        hi = last_month
+        parts.append(("month", last_month, last_end, 1))
+        parts += _positive_cover(end, last_end, -1)
+    else:
+        hi = end
+    return _positive_cover(lo, hi) + parts

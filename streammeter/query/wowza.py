@@ -35,6 +35,7 @@ MAX_WINDOW_HOURS = 90 * 24
 MINUTE_TREND_HOURS = 3
 HOUR_TREND_HOURS = 24
 MAX_PER_PAGE = 1000
+MAX_PAGE = 1_000_000_000  # beyond, the row offset would overflow the store's 64-bit integers
 RESOURCES = ("transcoders", "vod_streams")
 VERSIONS = ("v1.8", "v1.9", "v1.10", "v1.11", "v2.0", "current")
 LEGACY_KEY_VERSIONS = frozenset({"v1.8"})  # 1.9 and later accept JWT only
@@ -351,7 +352,7 @@ class Paging:
 def parse_paging(params: dict[str, str]) -> Paging:
     return Paging(
         _positive("per_page", params.get("per_page"), MAX_PER_PAGE, MAX_PER_PAGE),
-        _positive("page", params.get("page"), 1),
+        _positive("page", params.get("page"), 1, MAX_PAGE),
         params.get("next_page_key") or None,
     )
 

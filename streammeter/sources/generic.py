@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -203,14 +204,53 @@ def detect_format(path: Path) -> str:
     )
 
 
+class _GzipContent(io.RawIOBase):
+    """A gzip file's content. A stream cut short (a file still being written, or truncated)
+    reads as ending where the data ends, and says so in `truncated`; a corrupt one raises
+    ValueError with the reason (never EOFError or zlib.error)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._gzip = gzip.GzipFile(fileobj=handle)
+        self._handle = handle
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.truncated:
+            return 0
+        try:
+            # read1: one decompression step, so nothing decoded before the cut is lost.
+            data = self._gzip.read1(len(buffer))
+        except EOFError:
+            self.truncated = True
+            return 0
+        except (OSError, zlib.error) as exc:
+            raise ValueError(f"the gzip stream is corrupt: {exc}") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._gzip.close()
+            self._handle.close()
+        super().close()
+
+
 def open_content(path: Path) -> BinaryIO:
-    """The file's content as bytes, decompressing gzip on the fly."""
+    """The file's content as bytes, decompressing gzip on the fly (see `_GzipContent`)."""
     handle = path.open("rb")
     if handle.read(2) == b"\x1f\x8b":
         handle.seek(0)
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+        return io.BufferedReader(_GzipContent(handle))  # type: ignore[return-value]
     handle.seek(0)
     return handle
+
+
+def is_truncated(stream: BinaryIO) -> bool:
+    """Whether `stream` (from `open_content`) was gzip content that ended early."""
+    return bool(getattr(getattr(stream, "raw", None), "truncated", False))
 
 
 def _decode(line: bytes) -> str:
@@ -238,7 +278,11 @@ def parse_csv_lines(lines: Iterable[tuple[int, bytes]]) -> Iterator[RawItem]:
             continue
         if not text.strip():
             continue
-        row = next(csv.reader(io.StringIO(text)))
+        try:
+            row = next(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a field larger than the csv module's limit
+            yield line_no, raw, RecordError(f"unreadable CSV: {exc}")
+            continue
         if header is None:
             header = [name.strip() for name in row]
             continue
@@ -257,13 +301,16 @@ def line_is_complete(fmt: str, line: bytes, csv_header: bytes | None) -> bool:
     if line.lstrip().startswith(b"{"):
         try:
             json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
         return True
     if fmt != "csv" or csv_header is None:
         return True
-    width = len(next(csv.reader(io.StringIO(csv_header.decode("utf-8", "replace")))))
-    return len(next(csv.reader(io.StringIO(line.decode("utf-8", "replace"))), [])) == width
+    try:
+        width = len(next(csv.reader(io.StringIO(csv_header.decode("utf-8", "replace"))), []))
+        return len(next(csv.reader(io.StringIO(line.decode("utf-8", "replace"))), [])) == width
+    except csv.Error:
+        return True  # read, and quarantined with the reason
 
 
 def parse_json_batch(body: bytes) -> Iterator[RawItem]:

@@ -84,3 +84,34 @@ def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
         {minute_window}
         GROUP BY ALL
     """
+
+
+#: Per-asset rollups for the Mux delivery-usage query (docs/design/rollups.md): one wide row
+#: per (environment, bucket, asset) with the viewing seconds of every media tier as columns,
+#: at the levels a long window is mostly made of. Weeks start on Monday 00:00 UTC
+#: (`query.windows.week_start_hour`).
+ASSET_LEVELS: dict[str, str] = {
+    "asset_usage_day": "hour - hour % 24",
+    "asset_usage_week": "hour - (hour + 72) % 168",
+    "asset_usage_month": LEVELS["usage_month"],
+}
+
+TIER_CODES = (1, 2, 3, 4, 5)
+
+
+def asset_rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
+    """INSERT of the per-asset rollup deltas of `source` into `table` (sign -1 retracts).
+
+    Exactly the rows the Mux query reads from the narrow levels: viewing (not origin) seconds
+    of media tiers (tier > 0) attributed to an asset."""
+    tiers = ", ".join(
+        f"{sign} * coalesce(sum(seconds_us) FILTER (WHERE tier = {code}), 0)" for code in TIER_CODES
+    )
+    return f"""
+        INSERT INTO {table}
+        SELECT env_key, {ASSET_LEVELS[table]} AS bucket, asset_key,
+               {sign} * sum(seconds_us), {tiers}
+        FROM ({attributed_sql(source)})
+        WHERE NOT origin AND tier > 0 AND asset_key IS NOT NULL
+        GROUP BY ALL
+    """

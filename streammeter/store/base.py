@@ -26,6 +26,11 @@ class StoreLocked(RuntimeError):
     """Another process (usually `streammeter serve`) owns the embedded store file."""
 
 
+class StoreFull(RuntimeError):
+    """The disk holding the store ran out of space: the write was rolled back whole
+    (docs/reliability.md). Free space and retry; imports are idempotent."""
+
+
 class NotFound(LookupError):
     pass
 
@@ -225,9 +230,7 @@ class Store(ABC):
     ) -> tuple[list[dict[str, Any]], int]: ...
 
     @abstractmethod
-    def live_streams(
-        self, env_key: int, live_stream_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    def live_streams(self, env_key: int, live_stream_id: str | None = None) -> list[dict[str, Any]]:
         """Live streams named by catalog assets, each with its asset ids (oldest first)."""
 
     @abstractmethod
@@ -459,7 +462,13 @@ def default_db() -> str:
 
 
 def open_store(db: str | None = None, *, read_only: bool = False) -> Store:
-    """Open the store named by `db` (a path), `STREAMMETER_DB`, or ./streammeter.duckdb."""
+    """Open the store named by `db` (a path, or a `clickhouse://user:pass@host:9000/database`
+    URL: docs/design/clickhouse.md), `STREAMMETER_DB`, or ./streammeter.duckdb."""
+    target = db or default_db()
+    if target.startswith("clickhouse://"):
+        from streammeter.store.clickhouse import ClickHouseStore
+
+        return ClickHouseStore(target, read_only=read_only)
     from streammeter.store.duckdb_store import DuckDBStore
 
-    return DuckDBStore(db or default_db(), read_only=read_only)
+    return DuckDBStore(target, read_only=read_only)

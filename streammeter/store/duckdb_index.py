@@ -165,17 +165,19 @@ class DuckDBIndexMixin:
         wanted = list(dict.fromkeys(paths))
         if not wanted:
             return {}
-        cur = self._cursor()
-        name = _view_name("idx_paths")
-        cur.register(name, pa.table({"path": pa.array(wanted, pa.string())}))
-        try:
-            rows = cur.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM index_objects SEMI JOIN {name} USING (path) "
+        # Read through DuckDB's replacement scan of the local Arrow table, not register():
+        # a registered object lives until the transaction ends (docs/performance.md).
+        wanted_paths = pa.table({"path": pa.array(wanted, pa.string())})
+        rows = (
+            self._cursor()
+            .execute(
+                f"SELECT {_OBJECT_COLUMNS} FROM index_objects SEMI JOIN wanted_paths USING (path) "
                 "WHERE env_key = ? ORDER BY path, byte_start",
                 [env_key],
-            ).fetchall()
-        finally:
-            cur.unregister(name)
+            )
+            .fetchall()
+        )
+        del wanted_paths
         found: dict[str, list[IndexObject]] = {}
         fractions: dict[tuple[int, int], Fraction] = {}
         for row in rows:
@@ -200,21 +202,21 @@ class DuckDBIndexMixin:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        cur = self._cursor()
-        name = _view_name("idx_keys")
-        cur.register(name, pa.table({
+        wanted_keys = pa.table({
             "asset_id": pa.array([k[0] for k in wanted], pa.string()),
             "rendition_id": pa.array([k[1] for k in wanted], pa.string()),
-        }))  # fmt: skip
-        try:
-            rows = cur.execute(
-                f"SELECT asset_id, rendition_id, track, width, height, bandwidth, iframe "
-                f"FROM index_renditions SEMI JOIN {name} USING (asset_id, rendition_id) "
+        })  # fmt: skip
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT asset_id, rendition_id, track, width, height, bandwidth, iframe "
+                "FROM index_renditions SEMI JOIN wanted_keys USING (asset_id, rendition_id) "
                 "WHERE env_key = ?",
                 [env_key],
-            ).fetchall()
-        finally:
-            cur.unregister(name)
+            )
+            .fetchall()
+        )
+        del wanted_keys
         return {(row[0], row[1]): _rendition(row[1:]) for row in rows}
 
     def playlist_refs(

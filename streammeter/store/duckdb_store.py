@@ -11,7 +11,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from typing import Any
 
@@ -20,9 +20,15 @@ import pyarrow as pa
 
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.model.catalog import Asset
-from streammeter.model.times import US_PER_SECOND, now_us
-from streammeter.query.windows import split_window
-from streammeter.store.attribution import LEVELS, MINUTE_RETENTION_DAYS, rollup_insert_sql
+from streammeter.model.times import US_PER_SECOND, hour_of, now_us
+from streammeter.query.windows import signed_cover
+from streammeter.store.attribution import (
+    ASSET_LEVELS,
+    LEVELS,
+    MINUTE_RETENTION_DAYS,
+    asset_rollup_insert_sql,
+    rollup_insert_sql,
+)
 from streammeter.store.base import (
     LATE_WINDOW_US,
     Environment,
@@ -30,6 +36,7 @@ from streammeter.store.base import (
     Receipt,
     ReceiptDraft,
     Store,
+    StoreFull,
     StoreLocked,
     TokenInfo,
     UsageRow,
@@ -47,6 +54,8 @@ _MEASURES = (
 _SUMS = ", ".join(f"sum({m})::BIGINT AS {m}" for m in _MEASURES)
 _NONZERO = " OR ".join(f"sum({m}) <> 0" for m in _MEASURES)
 ROLLUP_TABLES = tuple(LEVELS)
+ASSET_ROLLUP_TABLES = tuple(ASSET_LEVELS)
+_ASSET_MEASURES = ("total_us", "t1_us", "t2_us", "t3_us", "t4_us", "t5_us")
 _ASSET_COLUMNS = (
     "asset_id, live_stream_id, passthrough, created_at, deleted_at, asset_state, "
     "asset_duration, asset_resolution_tier, asset_encoding_tier, asset_video_quality"
@@ -98,6 +107,27 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _usage_scan(level: str, sign: int) -> str:
+    """SELECT (asset_key, total, t1..t5) of one signed part of a delivery-usage window, with
+    `env_key = ? AND bucket >= ? AND bucket < ?` to bind; hours come from the narrow
+    usage_hour rows, longer buckets from the per-asset rollups."""
+    neg = "-" if sign < 0 else ""
+    if level == "hour":
+        tiers = ", ".join(
+            f"{neg}CASE WHEN tier = {code} THEN delivered_us END AS t{code}" for code in range(1, 6)
+        )
+        return (
+            f"SELECT asset_key, {neg}delivered_us AS total, {tiers} FROM usage_hour "
+            "WHERE env_key = ? AND bucket >= ? AND bucket < ? AND tier > 0 "
+            "AND asset_key IS NOT NULL"
+        )
+    tiers = ", ".join(f"{neg}t{code}_us AS t{code}" for code in range(1, 6))
+    return (
+        f"SELECT asset_key, {neg}total_us AS total, {tiers} FROM asset_usage_{level} "
+        "WHERE env_key = ? AND bucket >= ? AND bucket < ?"
+    )
+
+
 class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
@@ -114,6 +144,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
         self._limit_memory(path, read_only)
         self._write_lock = threading.RLock()
         self._local = threading.local()
+        self._read_only, self._needs_reopen = read_only, False
         if not read_only:
             self._migrate()
 
@@ -129,6 +160,8 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             self._con.execute("SET temp_directory = ?", [path + ".tmp"])
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._needs_reopen:
+            self._reopen()
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._con.cursor()
@@ -138,7 +171,14 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     def _migrate(self) -> None:
         schema = resources.files("streammeter.store").joinpath("schema.sql").read_text()
         with self._write_lock:
+            had_asset_rollups = self._con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_name = 'asset_usage_day'"
+            ).fetchone()[0]
             self._con.execute(schema)
+            if not had_asset_rollups:  # a store made before they existed: fill them once
+                for table in ASSET_ROLLUP_TABLES:
+                    self._con.execute(asset_rollup_insert_sql(table, "records"))
             self._migrate_index()
             self._migrate_wowza()
             self._migrate_usage()
@@ -148,15 +188,59 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: all of it commits, or none of it (docs/reliability.md)."""
         with self._write_lock:
-            cur = self._cursor()
-            cur.execute("BEGIN TRANSACTION")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
+                cur = self._cursor()
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    self._rollback_quietly(cur)
+                    raise
+                try:
+                    cur.execute("COMMIT")
+                except BaseException:  # e.g. the disk filled while committing
+                    self._rollback_quietly(cur)
+                    raise
+            except duckdb.Error as exc:
+                self._recover(exc)
                 raise
-            cur.execute("COMMIT")
+
+    @staticmethod
+    def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
+        """Roll back, keeping the original error: a failed COMMIT may have ended the
+        transaction already, and an invalidated database refuses everything."""
+        with suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+
+    def _recover(self, exc: duckdb.Error) -> None:
+        """After a failed write: reopen a database DuckDB invalidated (a fatal error, such as
+        a checkpoint that could not be written, refuses every later statement until it is
+        reopened; what was committed is in the file and its WAL), and turn a full disk into
+        `StoreFull`."""
+        message = str(exc)
+        if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in message:
+            self._needs_reopen = True
+            with suppress(duckdb.Error):  # if it fails (disk still full?), the next use retries
+                self._reopen()
+        if "no space left on device" in message.lower():
+            raise StoreFull(
+                f"the disk holding the store {self.path} is full (No space left on device): "
+                "nothing of this write was stored. Free some space and retry; an import that "
+                "is retried is counted once."
+            ) from exc
+
+    def _reopen(self) -> None:
+        with self._write_lock:
+            if not self._needs_reopen:
+                return  # another thread did it
+            with suppress(duckdb.Error):
+                self._con.close()  # closes every thread's cursor too
+            self._local = threading.local()
+            self._con = duckdb.connect(self.path, read_only=self._read_only)
+            self._limit_memory(self.path, self._read_only)
+            self._needs_reopen = False
 
     def close(self) -> None:
         self._con.close()
@@ -268,22 +352,20 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     ) -> dict[str, int]:
         if not ids:
             return {}
-        table = pa.table({"external_id": pa.array(sorted(set(ids)), pa.string())})
-        cur.register("new_ids", table)
-        try:
-            cur.execute(
-                "INSERT INTO entity_keys SELECT nextval('entity_key_seq'), ?, ?, n.external_id "
-                "FROM new_ids n ANTI JOIN (SELECT external_id FROM entity_keys "
-                "WHERE env_key = ? AND kind = ?) k USING (external_id)",
-                [env_key, kind, env_key, kind],
-            )
-            rows = cur.execute(
-                "SELECT k.external_id, k.entity_key FROM entity_keys k "
-                "SEMI JOIN new_ids n USING (external_id) WHERE k.env_key = ? AND k.kind = ?",
-                [env_key, kind],
-            ).fetchall()
-        finally:
-            cur.unregister("new_ids")
+        # A replacement scan of the local table (not register(), which lives until commit).
+        new_ids = pa.table({"external_id": pa.array(sorted(set(ids)), pa.string())})
+        cur.execute(
+            "INSERT INTO entity_keys SELECT nextval('entity_key_seq'), ?, ?, n.external_id "
+            "FROM new_ids n ANTI JOIN (SELECT external_id FROM entity_keys "
+            "WHERE env_key = ? AND kind = ?) k USING (external_id)",
+            [env_key, kind, env_key, kind],
+        )
+        rows = cur.execute(
+            "SELECT k.external_id, k.entity_key FROM entity_keys k "
+            "SEMI JOIN new_ids n USING (external_id) WHERE k.env_key = ? AND k.kind = ?",
+            [env_key, kind],
+        ).fetchall()
+        del new_ids
         return dict(rows)
 
     def upsert_assets(self, env_key: int, assets: Sequence[Asset]) -> int:
@@ -364,6 +446,8 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     def _apply_rollups(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
         for table in ROLLUP_TABLES:
             cur.execute(rollup_insert_sql(table, source, sign))
+        for table in ASSET_ROLLUP_TABLES:
+            cur.execute(asset_rollup_insert_sql(table, source, sign))
         DuckDBUsageMixin._record_changes(cur, source, sign)
 
     def _asset_dicts(self, where: str, params: list[Any], tail: str = "") -> list[dict[str, Any]]:
@@ -499,28 +583,25 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                 return [], 0
             key_filter, key_params = " AND asset_key = ?", [row[0]]
         scans, params = [], []
-        for table, lo, hi in split_window(start_hour, end_hour):
-            scans.append(
-                f"SELECT asset_key, tier, delivered_us FROM {table} "
-                f"WHERE env_key = ? AND bucket >= ? AND bucket < ?{key_filter}"
-            )
+        for level, lo, hi, sign in signed_cover(start_hour, end_hour, hour_of(now_us())):
+            scans.append(_usage_scan(level, sign) + key_filter)
             params += [env_key, lo, hi, *key_params]
         if not scans:
             return [], 0
         live_filter = ""
         if live_stream_id is not None:
             live_filter = " AND a.live_stream_id = ?"
-        # Two passes over the window's rows (bench/delivery_usage.py, docs/performance.md):
-        # the page is chosen on each asset's total alone (one sum per row, not six), then the
+        # The window is read as signed parts (query/windows.signed_cover): hours at the edges
+        # from usage_hour, days/weeks/months from the per-asset rollups, a ragged month as the
+        # month minus its hours outside the window. Two passes over those rows
+        # (docs/performance.md): the page is chosen on each asset's total alone, then the
         # per-tier split is summed for the page's assets only, and the catalog columns are
         # joined for the page only. `usage` is inlined in both passes (not materialized);
         # `page` is computed once.
         sql = f"""
             WITH usage AS NOT MATERIALIZED ({" UNION ALL ".join(scans)}),
             totals AS (
-                SELECT asset_key, sum(delivered_us) AS total
-                FROM usage WHERE tier > 0 AND asset_key IS NOT NULL
-                GROUP BY asset_key
+                SELECT asset_key, sum(total) AS total FROM usage GROUP BY asset_key
             ),
             page AS MATERIALIZED (
                 SELECT t.asset_key, t.total, a.asset_id, count(*) OVER () AS row_count
@@ -530,13 +611,9 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                 LIMIT ? OFFSET ?
             ),
             tiers AS (
-                SELECT asset_key,
-                       sum(delivered_us) FILTER (WHERE tier = 1) AS t1,
-                       sum(delivered_us) FILTER (WHERE tier = 2) AS t2,
-                       sum(delivered_us) FILTER (WHERE tier = 3) AS t3,
-                       sum(delivered_us) FILTER (WHERE tier = 4) AS t4,
-                       sum(delivered_us) FILTER (WHERE tier = 5) AS t5
-                FROM usage WHERE tier > 0 AND asset_key IN (SELECT asset_key FROM page)
+                SELECT asset_key, sum(t1) AS t1, sum(t2) AS t2, sum(t3) AS t3, sum(t4) AS t4,
+                       sum(t5) AS t5
+                FROM usage WHERE asset_key IN (SELECT asset_key FROM page)
                 GROUP BY asset_key
             )
             SELECT s.t1, s.t2, s.t3, s.t4, s.t5, g.total, g.row_count,
@@ -580,7 +657,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     # -- maintenance -----------------------------------------------------------------------
     def rebuild(self) -> None:
         with self._transaction() as cur:
-            for table in ROLLUP_TABLES:
+            for table in ROLLUP_TABLES + ASSET_ROLLUP_TABLES:
                 cur.execute(f"DELETE FROM {table}")
             cur.execute(
                 "CREATE OR REPLACE TEMP TABLE rebuild_source AS "
@@ -599,6 +676,16 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                     f"SELECT env_key, bucket, asset_key, live_stream_key, tier, live, "
                     f"target_key, {_SUMS} FROM {table} GROUP BY ALL HAVING {_NONZERO} "
                     f"ORDER BY env_key, bucket, asset_key"
+                )
+                cur.execute(f"DELETE FROM {table}")
+                cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
+            sums = ", ".join(f"sum({m})::BIGINT AS {m}" for m in _ASSET_MEASURES)
+            nonzero = " OR ".join(f"sum({m}) <> 0" for m in _ASSET_MEASURES)
+            for table in ASSET_ROLLUP_TABLES:
+                cur.execute(
+                    f"CREATE OR REPLACE TEMP TABLE compacted AS "
+                    f"SELECT env_key, bucket, asset_key, {sums} FROM {table} "
+                    f"GROUP BY ALL HAVING {nonzero} ORDER BY env_key, bucket, asset_key"
                 )
                 cur.execute(f"DELETE FROM {table}")
                 cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
@@ -771,18 +858,15 @@ class _DuckDBImport(ImportSession):
             if earned != counted.earned_us:
                 overrides[i] = earned
         if overrides:
-            table = pa.table(
+            llhls_overrides = pa.table(
                 {"idx": list(overrides), "earned": list(overrides.values())},
                 schema=pa.schema([("idx", pa.int32()), ("earned", pa.int64())]),
             )
-            self._cur.register("llhls_overrides", table)
-            try:
-                self._cur.execute(
-                    "UPDATE stage SET earned_us = o.earned FROM llhls_overrides o "
-                    "WHERE stage.idx = o.idx"
-                )
-            finally:
-                self._cur.unregister("llhls_overrides")
+            self._cur.execute(  # a replacement scan of the local table (not register())
+                "UPDATE stage SET earned_us = o.earned FROM llhls_overrides o "
+                "WHERE stage.idx = o.idx"
+            )
+            del llhls_overrides
 
     @staticmethod
     def _arrow(items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> pa.Table:

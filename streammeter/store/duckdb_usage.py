@@ -156,20 +156,18 @@ class DuckDBUsageMixin:
             columns["fingerprint"].append(fp)
             columns["txn"].append(txn)
             columns["changed_at"].append(now)
-        table = pa.table(columns, schema=_REVISION_ROWS)
-        cur.register("usage_rev_updates", table)
-        try:
-            cur.execute(
-                "DELETE FROM usage_hour_revisions o USING usage_rev_updates n "
-                "WHERE o.env_key = n.env_key AND o.hour = n.hour"
-            ).fetchall()
-            # A restored hour that had no row before this transaction has no revision at all.
-            cur.execute(
-                "INSERT INTO usage_hour_revisions SELECT * FROM usage_rev_updates "
-                "WHERE revision IS NOT NULL"
-            ).fetchall()
-        finally:
-            cur.unregister("usage_rev_updates")
+        # A replacement scan of the local table (not register(), which lives until commit).
+        usage_rev_updates = pa.table(columns, schema=_REVISION_ROWS)
+        cur.execute(
+            "DELETE FROM usage_hour_revisions o USING usage_rev_updates n "
+            "WHERE o.env_key = n.env_key AND o.hour = n.hour"
+        ).fetchall()
+        # A restored hour that had no row before this transaction has no revision at all.
+        cur.execute(
+            "INSERT INTO usage_hour_revisions SELECT * FROM usage_rev_updates "
+            "WHERE revision IS NOT NULL"
+        ).fetchall()
+        del usage_rev_updates
         # Every hour changed in this transaction came back: give its revision number back.
         cur.execute(
             "UPDATE usage_revision SET revision = revision - 1, txn = '' WHERE id = 1 AND txn = ? "
@@ -184,11 +182,15 @@ class DuckDBUsageMixin:
         return int(row[0]) if row else 0
 
     def hour_revisions(self, env_key: int, lo_hour: int, hi_hour: int) -> dict[int, int]:
-        rows = self._cursor().execute(
-            "SELECT hour, revision FROM usage_hour_revisions "
-            "WHERE env_key = ? AND hour >= ? AND hour < ?",
-            [env_key, lo_hour, hi_hour],
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT hour, revision FROM usage_hour_revisions "
+                "WHERE env_key = ? AND hour >= ? AND hour < ?",
+                [env_key, lo_hour, hi_hour],
+            )
+            .fetchall()
+        )
         return {int(h): int(r) for h, r in rows}
 
     def usage_changes(
@@ -198,11 +200,15 @@ class DuckDBUsageMixin:
         where, params = "", [env_key, since]
         if after is not None:
             where, params = " AND (revision, hour) > (?, ?)", [*params, *after]
-        rows = self._cursor().execute(
-            "SELECT hour, revision, changed_at FROM usage_hour_revisions "
-            f"WHERE env_key = ? AND revision > ?{where} ORDER BY revision, hour LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT hour, revision, changed_at FROM usage_hour_revisions "
+                f"WHERE env_key = ? AND revision > ?{where} ORDER BY revision, hour LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
         return [{"hour": h, "revision": r, "changed_at": c} for h, r, c in rows]
 
     # -- bucketed usage ---------------------------------------------------------------------
@@ -248,8 +254,11 @@ class DuckDBUsageMixin:
         if plan.partials:
             values = ", ".join(f"({lo}, {hi}, {idx})" for lo, hi, idx in plan.partials)
             hours = sorted(
-                {h for lo, hi, _ in plan.partials for h in range(lo // US_PER_HOUR,
-                                                                 -(-hi // US_PER_HOUR))}
+                {
+                    h
+                    for lo, hi, _ in plan.partials
+                    for h in range(lo // US_PER_HOUR, -(-hi // US_PER_HOUR))
+                }
             )
             source = (
                 f"(SELECT * FROM records WHERE env_key = {int(env_key)} "
@@ -310,11 +319,15 @@ class DuckDBUsageMixin:
         return int(row[-1]) if row else 0
 
     def _entity_keys(self, env_key: int, kind: str, ids: tuple[str, ...]) -> list[int]:
-        rows = self._cursor().execute(
-            "SELECT entity_key FROM entity_keys WHERE env_key = ? AND kind = ? "
-            "AND list_contains(?, external_id)",
-            [env_key, kind, list(ids)],
-        ).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT entity_key FROM entity_keys WHERE env_key = ? AND kind = ? "
+                "AND list_contains(?, external_id)",
+                [env_key, kind, list(ids)],
+            )
+            .fetchall()
+        )
         return [int(r[0]) for r in rows]
 
     # -- explain ------------------------------------------------------------------------------
@@ -361,9 +374,7 @@ class DuckDBUsageMixin:
         oldest hour with data that is still provisional (>= `first_provisional_hour`)."""
         cur = self._cursor()
         quarantined = cur.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
-        notes = cur.execute(
-            "SELECT notes FROM receipts WHERE notes <> '{}'"
-        ).fetchall()
+        notes = cur.execute("SELECT notes FROM receipts WHERE notes <> '{}'").fetchall()
         newest = cur.execute(
             "SELECT source, format, max(last_ts_us) FROM receipts WHERE last_ts_us IS NOT NULL "
             "GROUP BY ALL"

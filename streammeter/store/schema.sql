@@ -154,3 +154,22 @@ CREATE TABLE IF NOT EXISTS usage_minute (
     egress_us BIGINT NOT NULL, egress_bytes BIGINT NOT NULL,
     egress_additional_us BIGINT NOT NULL, egress_additional_bytes BIGINT NOT NULL
 );
+
+-- Per-asset rollups read by the Mux delivery-usage query (docs/design/rollups.md): viewing
+-- seconds of media tiers per (environment, bucket, asset), one column per tier, at day,
+-- week (Monday 00:00 UTC) and month level. Append-only deltas, read with SUM like the others.
+CREATE TABLE IF NOT EXISTS asset_usage_day (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER NOT NULL,
+    total_us BIGINT NOT NULL, t1_us BIGINT NOT NULL, t2_us BIGINT NOT NULL,
+    t3_us BIGINT NOT NULL, t4_us BIGINT NOT NULL, t5_us BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS asset_usage_week (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER NOT NULL,
+    total_us BIGINT NOT NULL, t1_us BIGINT NOT NULL, t2_us BIGINT NOT NULL,
+    t3_us BIGINT NOT NULL, t4_us BIGINT NOT NULL, t5_us BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS asset_usage_month (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER NOT NULL,
+    total_us BIGINT NOT NULL, t1_us BIGINT NOT NULL, t2_us BIGINT NOT NULL,
+    t3_us BIGINT NOT NULL, t4_us BIGINT NOT NULL, t5_us BIGINT NOT NULL
+);

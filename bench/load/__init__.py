@@ -1,0 +1,1 @@
+"""Load benchmark: a real server under Mux queries and event batches (see run.py)."""

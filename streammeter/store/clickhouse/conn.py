@@ -1,0 +1,164 @@
+"""Connections to ClickHouse: a server over the native protocol (clickhouse-driver), or the
+in-process engine `chdb` (tests only). Both run the same SQL text.
+
+Parameters are substituted here, client side, into SQL literals (`{name}` placeholders are
+never used; `%(name)s` is), so the two engines see byte-identical statements. A connection
+is used by one thread at a time: the store keeps one per thread (clickhouse-driver clients
+are not thread safe).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_PORT = 9000
+DEFAULT_DATABASE = "streammeter"
+# Settings sent with every statement. Inserts into Distributed tables are synchronous: when the
+# INSERT returns, the rows are on their shards and visible to the next read (exact dedupe).
+SESSION_SETTINGS = {"insert_distributed_sync": 1, "max_query_size": 64 * 1024 * 1024}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ClickHouseURL:
+    """`clickhouse://user:password@host:port/database?cluster=NAME` (port: native TCP)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    user: str = "default"
+    password: str = ""
+    database: str = DEFAULT_DATABASE
+    cluster: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, url: str) -> ClickHouseURL:
+        parts = urlsplit(url)
+        if parts.scheme not in ("clickhouse", "chdb"):
+            raise ValueError(f"not a clickhouse:// URL: {url!r}")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        database = unquote(parts.path.lstrip("/")) or DEFAULT_DATABASE
+        cluster = query.pop("cluster", None) or None
+        for name in (database, cluster):
+            if name is not None and not _IDENT.match(name):
+                raise ValueError(f"database and cluster names must be identifiers, got {name!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or DEFAULT_PORT,
+            user=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            database=database,
+            cluster=cluster,
+            extra=query,
+        )
+
+    def redacted(self) -> str:
+        auth = self.user + (":***" if self.password else "")
+        tail = f"?cluster={self.cluster}" if self.cluster else ""
+        return f"clickhouse://{auth}@{self.host}:{self.port}/{self.database}{tail}"
+
+
+def literal(value: Any) -> str:
+    """A Python value as a ClickHouse SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return "'" + escaped + "'"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return "(" + ", ".join(literal(v) for v in items) + ")"
+    raise TypeError(f"cannot write {type(value).__name__} as a SQL literal")
+
+
+def substitute(sql: str, params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return sql
+    return sql % {name: literal(value) for name, value in params.items()}
+
+
+def in_list(values: Sequence[Any]) -> str:
+    """`(v1, v2, ...)` for `x IN ...`; an impossible list when empty."""
+    if not values:
+        return "(NULL)"
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]: ...
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DriverConnection:
+    """One clickhouse-driver client (native protocol)."""
+
+    def __init__(self, url: ClickHouseURL, *, database: str | None = None, host: str | None = None,
+                 port: int | None = None) -> None:  # fmt: skip
+        try:
+            from clickhouse_driver import Client
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError(
+                "the ClickHouse store needs clickhouse-driver: "
+                "pip install 'streammeter[clickhouse]'"
+            ) from exc
+        self._client = Client(
+            host=host or url.host,
+            port=port or url.port,
+            user=url.user,
+            password=url.password,
+            database=url.database if database is None else database,
+            settings=dict(SESSION_SETTINGS),
+            connect_timeout=10,
+            send_receive_timeout=600,
+        )
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        return self._client.execute(substitute(sql, params))
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+class ChdbConnection:
+    """The in-process engine (chdb): same SQL, one session directory. Tests only."""
+
+    def __init__(self, path: str, database: str = DEFAULT_DATABASE) -> None:
+        from chdb import session as chs
+
+        self._session = chs.Session(path)
+        self._session.query(f"SET max_query_size = {SESSION_SETTINGS['max_query_size']}")
+        self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self._session.query(f"USE {database}")
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        text = substitute(sql, params)
+        result = self._session.query(text, "ArrowTable")
+        if result is None or not hasattr(result, "num_columns") or result.num_columns == 0:
+            return []
+        columns = [column.to_pylist() for column in result.columns]
+        return list(zip(*columns, strict=True))
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        for start in range(0, len(rows), 5000):
+            values = ", ".join(literal(tuple(row)) for row in rows[start : start + 5000])
+            self._session.query(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")
+
+    def close(self) -> None:
+        self._session.close()
