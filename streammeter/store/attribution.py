@@ -60,8 +60,9 @@ def attributed_sql(source: str) -> str:
     """
 
 
-def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
-    """INSERT of the rollup deltas of `source` into `table` (sign -1 retracts them).
+def rollup_insert_sql(table: str, attributed: str, sign: int = 1) -> str:
+    """INSERT of the rollup deltas of `attributed` (rows of `attributed_sql`, e.g. a temporary
+    table of them) into `table` (sign -1 retracts them).
 
     Minute buckets are written only for the last MINUTE_RETENTION_DAYS (by the service clock).
     """
@@ -80,7 +81,7 @@ def rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
                {sign} * coalesce(sum(bytes) FILTER (WHERE origin), 0),
                {sign} * coalesce(sum(seconds_us) FILTER (WHERE origin AND additional_target), 0),
                {sign} * coalesce(sum(bytes) FILTER (WHERE origin AND additional_target), 0)
-        FROM ({attributed_sql(source)})
+        FROM {attributed}
         {minute_window}
         GROUP BY ALL
     """
@@ -99,8 +100,9 @@ ASSET_LEVELS: dict[str, str] = {
 TIER_CODES = (1, 2, 3, 4, 5)
 
 
-def asset_rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
-    """INSERT of the per-asset rollup deltas of `source` into `table` (sign -1 retracts).
+def asset_rollup_insert_sql(table: str, attributed: str, sign: int = 1) -> str:
+    """INSERT of the per-asset rollup deltas of `attributed` (rows of `attributed_sql`) into
+    `table` (sign -1 retracts).
 
     Exactly the rows the Mux query reads from the narrow levels: viewing (not origin) seconds
     of media tiers (tier > 0) attributed to an asset."""
@@ -111,7 +113,7 @@ def asset_rollup_insert_sql(table: str, source: str, sign: int = 1) -> str:
         INSERT INTO {table}
         SELECT env_key, {ASSET_LEVELS[table]} AS bucket, asset_key,
                {sign} * sum(seconds_us), {tiers}
-        FROM ({attributed_sql(source)})
+        FROM {attributed}
         WHERE NOT origin AND tier > 0 AND asset_key IS NOT NULL
         GROUP BY ALL
     """

@@ -70,18 +70,20 @@ class DuckDBUsageMixin:
 
     # -- revisions ------------------------------------------------------------------------
     @staticmethod
-    def _record_changes(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
-        """After the rollup deltas of `source` (rows of `records`, `sign` -1 = retracted) were
-        appended in this transaction: give the hours whose numbers changed this transaction's
-        revision.
+    def _record_changes(
+        cur: duckdb.DuckDBPyConnection, attributed: str, sign: int = 1, *, absolute: bool = False
+    ) -> None:
+        """After the rollup deltas of `attributed` (rows of `attributed_sql`, `sign` -1 =
+        retracted) were appended in this transaction: give the hours whose numbers changed this
+        transaction's revision.
 
         Each hour keeps an additive fingerprint of its usage: the sum, over its rollup keys and
         measures, of hash(key, measure) x value, modulo a 61-bit prime. It is updated from the
         deltas alone (no read of earlier rollup rows), and is the same whatever the order or
         split of the deltas, so numbers that come back identical give the same fingerprint.
-        `rebuild` (source `rebuild_source`) recomputes rollups from nothing: its fingerprints
-        are absolute. A static method like `DuckDBStore._apply_rollups`, which calls it: the
-        transaction is named by this process's nonce and DuckDB's `txid_current()`."""
+        `rebuild` recomputes rollups from nothing: its fingerprints are `absolute`. A static
+        method like `DuckDBStore._apply_rollups`, which calls it: the transaction is named
+        by this process's nonce and DuckDB's `txid_current()`."""
         txn = f"{_PROCESS_NONCE}:{cur.execute('SELECT txid_current()').fetchall()[0][0]}"
         key = "asset_key, live_stream_key, tier, live, target_key"
         terms = " + ".join(
@@ -99,7 +101,7 @@ class DuckDBUsageMixin:
                        coalesce(sum(seconds_us) FILTER (WHERE origin AND additional_target), 0)
                            AS m5,
                        coalesce(sum(bytes) FILTER (WHERE origin AND additional_target), 0) AS m6
-                FROM ({attributed_sql(source)}) GROUP BY ALL
+                FROM {attributed} GROUP BY ALL
             ),
             delta AS (
                 SELECT env_key, hour, sum({terms}) AS s FROM keyed GROUP BY ALL
@@ -110,7 +112,6 @@ class DuckDBUsageMixin:
             LEFT JOIN usage_hour_revisions o ON o.env_key = d.env_key AND o.hour = d.hour
             """
         ).fetchall()
-        absolute = source == "rebuild_source"
         computed = []
         for env_key, hour, delta, *old in rows:
             current = 0 if absolute or old[1] is None else int(old[1])
