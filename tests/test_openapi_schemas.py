@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema_rs
 import mux_python
 import pytest
@@ -377,3 +378,44 @@ def test_docs_page_renders_every_operation_offline(spec, live):
     operations = sum(len(ops) for ops in spec["paths"].values())
     assert count == operations
     assert outside == [] and problems == []
+
+
+# -- security: the document says how to authenticate, and says it truly ----------------------
+def test_every_operation_but_the_public_ones_declares_its_credentials(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["accessToken"] == {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An access token: its id as the user name, its secret as the password",
+    }
+    assert schemes["wowzaJWT"]["scheme"] == "bearer"
+    assert {schemes["wscApiKey"]["name"], schemes["wscAccessKey"]["name"]} == {
+        "wsc-api-key",
+        "wsc-access-key",
+    }
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            if path in ("/healthz", "/metrics"):
+                assert "security" not in operation
+            elif path.startswith("/api/"):
+                assert operation["security"] == [
+                    {"wowzaJWT": []},
+                    {"wscApiKey": [], "wscAccessKey": []},
+                ]
+            else:
+                assert operation["security"] == [{"accessToken": []}], path
+
+
+def test_operations_declared_secured_refuse_a_caller_without_credentials(spec, live):
+    checked = 0
+    for path, operations in spec["paths"].items():
+        if "get" not in operations:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "unknown-id", path.replace("{version}", "v1.8"))
+        status = httpx.get(live["server"].url + concrete).status_code
+        if "security" in operations["get"]:
+            assert status == 401, path
+            checked += 1
+        else:
+            assert status == 200, path
+    assert checked > 15

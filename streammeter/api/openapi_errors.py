@@ -82,13 +82,43 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+#: How callers authenticate (api/auth.py, api/wowza_auth.py); /docs shows an Authorize button.
+SECURITY_SCHEMES = {
+    "accessToken": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An access token: its id as the user name, its secret as the password",
+    },
+    "wowzaJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "wscApiKey": {"type": "apiKey", "in": "header", "name": "wsc-api-key"},
+    "wscAccessKey": {"type": "apiKey", "in": "header", "name": "wsc-access-key"},
+}
+#: Paths anyone may read.
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+def document_security(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with its security schemes, and each operation's (changed in place)."""
+    spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in spec.get("paths", {}).items():
+        if path in PUBLIC_PATHS:
+            continue
+        if is_wowza(path):
+            security = [{"wowzaJWT": []}, {"wscApiKey": [], "wscAccessKey": []}]
+        else:
+            security = [{"accessToken": []}]
+        for operation in operations.values():
+            operation.setdefault("security", security)
+    return spec
+
+
 def install(app: Any) -> None:
     """Post-process the app's generated OpenAPI document (built once, then cached)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(generate())
+            app.openapi_schema = document_security(document_errors(generate()))
         return app.openapi_schema
 
     app.openapi = openapi
