@@ -14,7 +14,7 @@ from streammeter.api import create_app
 from streammeter.config import Settings
 from streammeter.ingest.importer import import_batch, import_file
 from streammeter.model.catalog import Asset
-from streammeter.query.mux_cache import UsageCache, watch_store
+from streammeter.query.mux_cache import UsageCache
 from streammeter.sources.catalog import read_assets
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -176,23 +176,22 @@ def test_the_cache_is_bounded_by_bytes(example, tenant):
 
 
 def _cache_for(app, store, max_bytes: int) -> UsageCache:
-    cache = UsageCache(store, watch_store(store), max_bytes)
+    cache = UsageCache(store, max_bytes)
     app.state.mux_usage_cache = cache
     return cache
 
 
 def test_writes_in_other_threads_are_seen(example, tenant):
-    """The watch counts writes from any thread, and one store gets one watch."""
+    """Writes from any thread move the store's write generations; imports only the first."""
     cached, plain, app = _apps(example)
     _get(cached, tenant.read)
-    watch = watch_store(example)
-    assert watch is watch_store(example)
-    generation = watch.generation
+    generation, catalog = example.write_generations()
     worker = threading.Thread(
         target=import_batch,
         args=(example, tenant.env.env_key, _records(400, 4, WINDOW[0] + 10_800, height=2160)),
     )
     worker.start()
     worker.join()
-    assert watch.generation > generation
+    assert example.write_generations()[0] > generation
+    assert example.write_generations()[1] == catalog
     assert _get(cached, tenant.read).content == _get(plain, tenant.read).content

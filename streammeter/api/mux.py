@@ -34,7 +34,6 @@ async def _cache(request: Request) -> UsageCache | None:
     cache = getattr(state, "mux_usage_cache", None)
     if cache is not None and cache.store is state.store:
         return cache
-    # The first use installs the store's write watch, which waits for a write in flight.
     size = state.settings.mux_cache_mb << 20
     return await run_in_threadpool(usage_cache, state, state.store, size)
 

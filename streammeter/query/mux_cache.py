@@ -14,127 +14,49 @@ was computed from, and checks that state before it serves an entry:
   cache keeps each window's revisions and gives the window a new version whenever they differ;
   an entry is valid only for the version it was computed at. Imports of current traffic touch
   hours outside every settled window, so they invalidate nothing.
-- **A write watch** on the store object: every write of `DuckDBStore` holds its `_write_lock`
-  (an `RLock`); the watch wraps it so that each write transaction bumps `generation` when it
-  ends (after its COMMIT), and `catalog_generation` too unless it ran inside
-  `store.importing(...)` (an import: it writes records, rollups, receipts and entity keys,
-  never the catalog). A window's revisions are re-read only after `generation` moved; an
-  entry is valid only for the `catalog_generation` it was computed at. So a hit costs no SQL.
+- **The store's write generations** (`Store.write_generations()`): how many write
+  transactions this store object has ended, and how many of them were not imports (an import
+  writes records, rollups, receipts and entity keys, never the catalog). A window's revisions
+  are re-read only after the first moved; an entry is valid only for the second it was
+  computed at. So a hit costs no SQL. A store that cannot count every write (writes from
+  other processes: the ClickHouse store with several workers) answers None and gets no cache.
 
 Both are read *before* an answer is computed, so an entry is at worst tagged with an older
 state than it shows and is then recomputed, never served for a newer state it does not show.
-The watch relies on every write to the store going through this store object — true for
-`streammeter serve`, whose process holds DuckDB's lock on the file. A store without a
-`_write_lock` gets no cache.
 
 Authenticated callers are remembered the same way (a SHA-256 digest of the exact
-`Authorization` header → the token it verified to), until the next write that is not an import
-(`revoke_token` is one).
+`Authorization` header → the token it verified to), until the next write that is not an
+import (`revoke_token` is one).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from streammeter.store.base import Store, TokenInfo
 
-_HOUR = 3_600
 MAX_WINDOWS = 1_024
 MAX_TOKENS = 1_024
 
 
-class _WatchedLock:
-    """The store's write lock, reporting the end of every outermost hold to the watch."""
+class _Generations:
+    """The store's write generations, read as attributes (None: the store cannot tell)."""
 
-    def __init__(self, inner: Any, watch: WriteWatch) -> None:
-        self._inner, self._watch = inner, watch
-        self._depth = 0  # only ever changed by the thread that holds the lock
-        self._import = False
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        acquired = self._inner.acquire(blocking, timeout)
-        if acquired:
-            self._depth += 1
-            if self._depth == 1:
-                self._import = self._watch._in_import()
-        return acquired
+    @property
+    def generation(self) -> int:
+        return self._store.write_generations()[0]  # type: ignore[index]
 
-    def release(self) -> None:
-        if self._depth == 1:
-            self._watch._ended(importing=self._import)
-        self._depth -= 1
-        self._inner.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class WriteWatch:
-    """Counts the write transactions of one store (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self.catalog_generation = 0
-        self._local = threading.local()
-
-    def _in_import(self) -> bool:
-        return getattr(self._local, "imports", 0) > 0
-
-    def _ended(self, *, importing: bool) -> None:
-        # Called with the store's write lock held: no two writers run this at once.
-        if not importing:
-            self.catalog_generation += 1
-        self.generation += 1
-
-    def _install(self, store: Any) -> None:
-        original_lock = store._write_lock
-        original_importing = store.importing
-        watch = self
-
-        @contextmanager
-        def importing(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            local = watch._local
-            local.imports = getattr(local, "imports", 0) + 1
-            try:
-                with original_importing(*args, **kwargs) as session:
-                    yield session
-            finally:
-                local.imports -= 1
-
-        # Swap while holding the lock: a write in flight ends before the watch starts.
-        with original_lock:
-            store.importing = importing
-            store._write_lock = _WatchedLock(original_lock, self)
-
-
-_watches: weakref.WeakKeyDictionary[Any, WriteWatch] = weakref.WeakKeyDictionary()
-_watches_lock = threading.Lock()
-
-
-def watch_store(store: Store) -> WriteWatch | None:
-    """The store's write watch (installed on first use), or None if it cannot be watched."""
-    if not hasattr(store, "_write_lock") or not hasattr(store, "importing"):
-        return None
-    with _watches_lock:
-        watch = _watches.get(store)
-        if watch is None:
-            watch = WriteWatch()
-            watch._install(store)
-            _watches[store] = watch
-        return watch
+    @property
+    def catalog_generation(self) -> int:
+        return self._store.write_generations()[1]  # type: ignore[index]
 
 
 def _digest(revisions: dict[int, int]) -> bytes:
@@ -168,8 +90,8 @@ class CacheStats:
 class UsageCache:
     """Serialized delivery-usage answers of one store, LRU-bounded by `max_bytes`."""
 
-    def __init__(self, store: Store, watch: WriteWatch, max_bytes: int) -> None:
-        self.store, self._watch, self.max_bytes = store, watch, max_bytes
+    def __init__(self, store: Store, max_bytes: int) -> None:
+        self.store, self._watch, self.max_bytes = store, _Generations(store), max_bytes
         self._lock = threading.Lock()
         self._entries: OrderedDict[Any, _Entry] = OrderedDict()
         self._windows: OrderedDict[tuple[int, int, int], _Window] = OrderedDict()
@@ -307,9 +229,8 @@ def usage_cache(state: Any, store: Store, max_bytes: int) -> UsageCache | None:
     with _caches_lock:
         cache = getattr(state, "mux_usage_cache", None)
         if cache is None or cache.store is not store:
-            watch = watch_store(store)
-            if watch is None:
+            if store.write_generations() is None:
                 return None
-            cache = UsageCache(store, watch, max_bytes)
+            cache = UsageCache(store, max_bytes)
             state.mux_usage_cache = cache
     return cache

@@ -250,6 +250,13 @@ class Store(ABC):
         self, env_key: int, draft: ReceiptDraft
     ) -> AbstractContextManager[ImportSession]: ...
 
+    def write_generations(self) -> tuple[int, int] | None:
+        """(write transactions ended, those of them that were not imports) through this store
+        object since it was opened: while they do not move, nothing was written, so answers
+        derived from the store may be reused (query/mux_cache.py). None when writes can come
+        from elsewhere too (another process, another API worker)."""
+        return None
+
     @abstractmethod
     def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]: ...
 

@@ -144,6 +144,9 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             raise
         self._limit_memory(path, read_only)
         self._write_lock = threading.RLock()
+        # write_generations(): counted when a write transaction ends (committed or not).
+        self._writes = self._catalog_writes = 0
+        self._in_import = threading.local()
         self._local = threading.local()
         self._read_only, self._needs_reopen = read_only, False
         if not read_only:
@@ -189,6 +192,11 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
             )
 
+    def write_generations(self) -> tuple[int, int] | None:
+        # One process owns the file for writing (DuckDB's lock), and every write of this
+        # process goes through this object's _transaction.
+        return self._writes, self._catalog_writes
+
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: all of it commits, or none of it (docs/reliability.md)."""
@@ -209,6 +217,10 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             except duckdb.Error as exc:
                 self._recover(exc)
                 raise
+            finally:  # committed or not, counted while the lock is held (write_generations)
+                self._writes += 1
+                if not getattr(self._in_import, "active", False):
+                    self._catalog_writes += 1
 
     @staticmethod
     def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
@@ -543,8 +555,12 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
 
     @contextmanager
     def importing(self, env_key: int, draft: ReceiptDraft) -> Iterator[ImportSession]:
-        with self._transaction() as cur:
-            yield _DuckDBImport(self, cur, env_key, draft)
+        self._in_import.active = True  # an import writes no catalog (write_generations)
+        try:
+            with self._transaction() as cur:
+                yield _DuckDBImport(self, cur, env_key, draft)
+        finally:
+            self._in_import.active = False
 
     def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]:
         where, params = ("WHERE r.env_key = ?", [env_key]) if env_key is not None else ("", [])
