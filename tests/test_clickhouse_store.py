@@ -13,6 +13,7 @@ skips: without a working clickhouse-server these tests fail).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -652,3 +653,83 @@ def test_a_catalog_change_cut_between_retraction_and_reassertion_is_repaired(
     assert usage(store, env) == usage(alone, env_d)
     assert named_snapshots(store) == named_snapshots(alone)
     assert store.recover(env) == 0  # type: ignore[attr-defined]
+
+
+def test_serve_with_two_workers_shares_nothing_but_the_store(
+    clickhouse: int, tmp_path: Path
+) -> None:
+    """`serve --workers 2` on ClickHouse: two processes answer, and an event batch taken by
+    one is counted in the answers of both (no in-process state between them)."""
+    import json
+
+    import httpx
+    import mux_python
+
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "STREAMMETER_DB": f"clickhouse://default@127.0.0.1:{clickhouse}/{database}",
+        "STREAMMETER_NOW": "2020-12-15T12:00:00Z",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streammeter", *args], env=env, cwd=ROOT,
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+
+    cli("migrate")
+    cli("environments", "create", "prod")
+    token = json.loads(
+        cli("tokens", "create", "-e", "prod", "--scope", "read", "--scope", "ingest",
+            "--json").stdout
+    )  # fmt: skip
+    cli("assets", "import", "-e", "prod", str(FIXTURES / "mux_example_assets.ndjson"))
+    cli("ingest", "-e", "prod", "--quiet", str(FIXTURES / "mux_example_records.ndjson"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "streammeter", "serve", "--workers", "2",
+         "--db", str(tmp_path / "local.duckdb")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "needs a server store" in refused.stderr
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streammeter", "serve", "--workers", "2",
+             "--port", str(port), "--no-access-log"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Application startup complete") < 2:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        config = mux_python.Configuration(host=url)
+        config.username, config.password = token["id"], token["secret"]
+        api = mux_python.DeliveryUsageApi(mux_python.ApiClient(config))
+        timeframe = ["1607817600", "1607990400"]
+        first = api.list_delivery_usage(timeframe=timeframe).data[0]
+        assert first.delivered_seconds == 206.366667
+
+        event = {
+            "id": "late-1", "timestamp": 1607925600, "asset_id": first.asset_id,
+            "duration": 10, "width": 1920, "height": 1080, "bytes": 1000,
+        }  # fmt: skip
+        posted = httpx.post(
+            f"{url}/v1/events", json=[event], auth=(token["id"], token["secret"]), timeout=30
+        )
+        assert posted.status_code == 200, posted.text
+        for _ in range(8):  # new connections: the kernel spreads them over both workers
+            row = api.list_delivery_usage(timeframe=timeframe, asset_id=first.asset_id).data[0]
+            assert row.delivered_seconds == 216.366667
+            assert row.delivered_seconds_by_resolution.tier_1080p == 110
+        assert len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -20,7 +20,7 @@ from streammeter.api.errors import JSONResponse
 from streammeter.api.schemas_native import Health, documented
 from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
-from streammeter.store.base import Store
+from streammeter.store.base import Store, open_store
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
@@ -51,3 +51,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on the store named by STREAMMETER_DB: what each `serve --workers N` process
+    runs (an app factory for uvicorn)."""
+    return create_app(open_store(), Settings.from_env())

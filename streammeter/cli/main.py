@@ -7,6 +7,7 @@ import dataclasses
 import glob
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from streammeter.config import Settings
 from streammeter.model.times import US_PER_SECOND, iso_seconds, now_us
 from streammeter.sources.catalog import CatalogFileError, read_assets
 from streammeter.store import Store, StoreLocked, open_store
-from streammeter.store.base import Environment, StoreFull
+from streammeter.store.base import Environment, StoreFull, default_db
 
 app = typer.Typer(
     help="Exact video delivery usage metering, with Mux-compatible APIs.",
@@ -112,22 +113,45 @@ def serve(
         bool,
         typer.Option(help="Log one line per request (off for the highest request rates)."),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes. Above 1 needs a server store (clickhouse://): a DuckDB "
+            "file is owned by one process.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP service (Mux-compatible and native APIs) on the store."""
     import uvicorn
 
     from streammeter.api import create_app
 
+    target = db or default_db()
+    if workers > 1 and not target.startswith("clickhouse://"):
+        raise fail(
+            f"--workers {workers} needs a server store (--db clickhouse://...): the DuckDB "
+            "store is a file one process owns. Run one worker, or move the store with "
+            "ClickHouse (docs/design/clickhouse.md)."
+        )
     with store_for(db) as store:
         if not store.list_environments():
             err.print(
                 "The store has no environments yet. In another terminal, stop this server or "
                 "use --url; to start: streammeter environments create prod"
             )
-        uvicorn.run(
-            create_app(store, Settings.from_env()),
-            host=host, port=port, log_level="info", access_log=access_log,
-        )  # fmt: skip
+        if workers == 1:
+            uvicorn.run(
+                create_app(store, Settings.from_env()),
+                host=host, port=port, log_level="info", access_log=access_log,
+            )  # fmt: skip
+            return
+    # Each worker process opens its own store from STREAMMETER_DB (no shared state).
+    os.environ["STREAMMETER_DB"] = target
+    uvicorn.run(
+        "streammeter.api.app:app_from_env", factory=True, workers=workers,
+        host=host, port=port, log_level="info", access_log=access_log,
+    )  # fmt: skip
 
 
 @app.command()
@@ -680,8 +704,6 @@ def migrate(
 ) -> None:
     """Create or upgrade the store's schema (for clickhouse:// stores, on every node), and
     finish the rollups of imports whose writer died after committing."""
-    from streammeter.store.base import default_db
-
     target = db or default_db()
     if not target.startswith("clickhouse://"):
         if cluster:
