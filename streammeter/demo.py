@@ -149,6 +149,9 @@ Clock set to {demo.now} (STREAMMETER_NOW), so the last {(demo.end - demo.start) 
 
 Token (read, ingest, admin):  {auth}
 
+Dashboard: {base}/   (sign in with the token id and secret above)
+API docs:  {base}/docs
+
 Try, in another terminal:
   curl -s -u {auth} '{base}/video/v1/delivery-usage?timeframe[]={day}&timeframe[]={demo.end}&limit=5'
   curl -s -u {auth} '{base}/video/v1/delivery-usage?asset_id={demo.top_asset}&timeframe[]={demo.start}&timeframe[]={demo.end}'

@@ -16,6 +16,7 @@ def test_demo_store_is_queryable_through_the_api(tmp_path, monkeypatch):
     assert built.now == DEMO_END + 12 * 3600
     text = guide(built, "127.0.0.1", 8000)
     assert f"{built.token_id}:{built.token_secret}" in text
+    assert "Dashboard: http://127.0.0.1:8000/ " in text and "http://127.0.0.1:8000/docs" in text
     token = (built.token_id, built.token_secret)
     with open_store(built.db) as store, LiveServer(store) as server, server.client(token) as client:
         day = client.get(

@@ -1,8 +1,8 @@
 """The dashboard (docs/dashboard.md): a static single-page app served at `/` by the API process.
 
 It reads the JSON APIs with the token the user signs in with (HTTP Basic), and loads nothing
-from outside the service: its one library (uPlot) is vendored under `static/vendor/` by
-`scripts/vendor-js.sh`.
+from outside the service: its chart library (uPlot) is vendored under `static/vendor/` by
+`scripts/vendor-js.sh`, beside Swagger UI for `/docs` (`scripts/vendor-swagger-ui.sh`).
 """
 
 from __future__ import annotations
