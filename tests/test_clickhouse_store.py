@@ -733,3 +733,19 @@ def test_serve_with_two_workers_shares_nothing_but_the_store(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("engine", CH_ENGINES)
+def test_llhls_parts_and_segment_count_once(engines: Engines, engine: str) -> None:
+    """counting.md 4.5 on ClickHouse: the same rule (counting/llhls.py) as on DuckDB, with the
+    group sums read from ClickHouse, across imports and in any order."""
+    from tests.test_llhls_once import import_records, rec, total
+
+    store = engines.open(engine)
+    records = [rec(0), *[rec(i + 1, part=i, seconds="0.5") for i in range(3)]]
+    for n, order in enumerate([records, records[::-1], [records[1], records[0], *records[2:]]]):
+        env = store.create_environment(f"e{n}").env_key
+        store.upsert_assets(env, [Asset(asset_id="a", asset_resolution_tier="720p")])
+        import_records(store, env, list(order[:2]), f"x{n}a")
+        import_records(store, env, list(order[2:]), f"x{n}b")
+        assert total(store, env) == 2_000_000

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from streammeter.counting import llhls
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.model.catalog import Asset
 from streammeter.model.times import US_PER_SECOND, hour_of, now_us
@@ -839,15 +840,8 @@ class _DuckDBImport(ImportSession):
     def _count_llhls_once(
         self, items: Sequence[tuple[int, DeliveryRecord, Counted]], accepted: list[int]
     ) -> None:
-        """counting.md 4.5: a part and the whole segment of the same media time, fetched in the
-        same session, count once. Per (session, asset, rendition, segment number) the group
-        earns max(sum of whole-segment fetches, sum of part fetches); each record earns the
-        increase it causes, so totals do not depend on the order records arrive in."""
-        keyed = [
-            i for i in accepted
-            if items[i][1].session_id and items[i][1].media_sequence is not None
-            and items[i][1].asset_id and items[i][1].rendition_id
-        ]  # fmt: skip
+        """counting.md 4.5 (counting/llhls.py), with the group sums of the stored records."""
+        keyed = llhls.grouped(items, accepted)
         if not keyed:
             return
         sessions = sorted({items[i][1].session_id for i in keyed})
@@ -864,26 +858,12 @@ class _DuckDBImport(ImportSession):
             "AND r.media_sequence IS NOT NULL GROUP BY ALL",
             [self._env_key],
         ).fetchall()
-        groups: dict[tuple[object, ...], list[int]] = {
-            tuple(row[:4]): [row[4], row[5]] for row in rows
+        stored = {tuple(row[:4]): (row[4], row[5]) for row in rows}
+        overrides = {
+            i: earned
+            for i, earned in llhls.earn_once(items, keyed, stored).items()  # type: ignore[arg-type]
+            if earned != items[i][2].earned_us
         }
-        overrides: dict[int, int] = {}
-        for i in keyed:
-            rec, counted = items[i][1], items[i][2]
-            whole, parts = groups.setdefault(
-                (rec.asset_id, rec.session_id, rec.rendition_id, rec.media_sequence), [0, 0]
-            )
-            before = max(whole, parts)
-            if rec.part_index is None:
-                whole += counted.earned_us
-            else:
-                parts += counted.earned_us
-            groups[(rec.asset_id, rec.session_id, rec.rendition_id, rec.media_sequence)] = [
-                whole, parts,
-            ]  # fmt: skip
-            earned = max(whole, parts) - before
-            if earned != counted.earned_us:
-                overrides[i] = earned
         if overrides:
             llhls_overrides = pa.table(
                 {"idx": list(overrides), "earned": list(overrides.values())},

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from streammeter.counting import llhls
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.model.catalog import Asset
 from streammeter.model.times import (
@@ -1019,21 +1020,16 @@ class _ClickHouseImport(ImportSession):
         accepted: list[int],
         earned: dict[int, int],
     ) -> None:
-        """counting.md 4.5, as in the DuckDB store: per (asset, session, rendition, segment
-        number) the group earns max(whole-segment fetches, part fetches); each record earns
-        the increase it causes. Stored (committed or this import's) records come first."""
-        keyed = [
-            i for i in accepted
-            if items[i][1].session_id and items[i][1].media_sequence is not None
-            and items[i][1].asset_id and items[i][1].rendition_id
-        ]  # fmt: skip
+        """counting.md 4.5 (counting/llhls.py), with the group sums of the stored (committed
+        or this import's) records."""
+        keyed = llhls.grouped(items, accepted)
         if not keyed:
             return
         env = self._env_key
         sessions = sorted({items[i][1].session_id for i in keyed})
         names = {entity_key(env, "asset", items[i][1].asset_id): items[i][1].asset_id
                  for i in keyed}  # fmt: skip
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        stored: dict[llhls.GroupKey, tuple[int, int]] = {}
         for start in range(0, len(sessions), ID_SLICE):
             rows = self._q(
                 "SELECT asset_key, session_id, rendition_id, media_sequence, "
@@ -1047,18 +1043,8 @@ class _ClickHouseImport(ImportSession):
             )
             for key, sid, rendition, seq, whole, parts in rows:
                 if key in names:
-                    groups[(names[key], sid, rendition, int(seq))] = [int(whole), int(parts)]
-        for i in keyed:
-            rec = items[i][1]
-            group = (rec.asset_id, rec.session_id, rec.rendition_id, rec.media_sequence)
-            whole, parts = groups.setdefault(group, [0, 0])
-            before = max(whole, parts)
-            if rec.part_index is None:
-                whole += items[i][2].earned_us
-            else:
-                parts += items[i][2].earned_us
-            groups[group] = [whole, parts]
-            earned[i] = max(whole, parts) - before
+                    stored[(names[key], sid, rendition, int(seq))] = (int(whole), int(parts))
+        earned.update(llhls.earn_once(items, keyed, stored))
 
     def attribution_notes(self) -> dict[str, int]:
         notes = {
