@@ -5,7 +5,9 @@ A server engine plugs in by implementing this class; nothing above it names Duck
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -17,6 +19,7 @@ from streammeter.index.common import PlaylistRef
 from streammeter.index.entry import IndexObject, Rendition
 from streammeter.index.patterns import UrlPattern
 from streammeter.model.catalog import Asset
+from streammeter.model.times import now_us
 
 DEFAULT_DB = "streammeter.duckdb"
 LATE_WINDOW_US = 35 * 86_400 * 1_000_000  # counting.md 7: request-id dedupe window
@@ -188,6 +191,67 @@ class ImportSession(ABC):
     @abstractmethod
     def finish(self, counts: dict[str, Any]) -> Receipt:
         """Write the receipt and commit everything."""
+
+
+class ImportSessionBase(ImportSession):
+    """What every engine's import session keeps the same way: the receipt id, the
+    quarantined lines (written by `finish`), the counts of records whose asset or playback id
+    the catalog does not know yet, and the receipt built from the draft and the counts."""
+
+    def __init__(self, env_key: int, draft: ReceiptDraft) -> None:
+        self._env_key, self._draft = env_key, draft
+        self.receipt_id = "rcpt_" + secrets.token_hex(8)
+        self._quarantine: list[tuple[str, int, str, str]] = []
+        self._unknown_asset = self._unknown_playback = 0
+
+    def reject(self, line_no: int, reason: str, raw: str) -> None:
+        self._quarantine.append((self.receipt_id, line_no, reason, raw[:4096]))
+
+    def attribution_notes(self) -> dict[str, int]:
+        notes = {
+            "asset_id not in the catalog yet (counted; in the Mux API once registered)": (
+                self._unknown_asset
+            ),
+            "playback_id not in the catalog yet (bytes counted; seconds once registered)": (
+                self._unknown_playback
+            ),
+        }
+        return {note: number for note, number in notes.items() if number}
+
+    def _receipt(self, environment_id: str, counts: dict[str, Any]) -> Receipt:
+        draft = self._draft
+        return Receipt(
+            receipt_id=self.receipt_id,
+            environment_id=environment_id,
+            source=draft.source,
+            name=draft.name,
+            format=draft.format,
+            content_sha256=draft.content_sha256,
+            root_sha256=draft.root_sha256,
+            parent_receipt_id=draft.parent_receipt_id,
+            byte_size=draft.byte_size,
+            line_offset=draft.line_offset,
+            lines_read=counts["lines_read"],
+            accepted=counts["accepted"],
+            duplicate=counts["duplicate"],
+            rejected=counts["rejected"],
+            notes=counts["notes"],
+            first_ts_us=counts["first_ts_us"],
+            last_ts_us=counts["last_ts_us"],
+            bytes_measure=draft.bytes_measure,
+            imported_at=now_us() // 1_000_000,
+        )
+
+    def _receipt_row(self, receipt: Receipt) -> tuple[Any, ...]:
+        """The `receipts` table row of `receipt` (same column order on every engine)."""
+        return (
+            receipt.receipt_id, self._env_key, receipt.source, receipt.name, receipt.format,
+            receipt.content_sha256, receipt.root_sha256, receipt.parent_receipt_id,
+            receipt.byte_size, receipt.line_offset, receipt.lines_read, receipt.accepted,
+            receipt.duplicate, receipt.rejected, json.dumps(receipt.notes, sort_keys=True),
+            receipt.first_ts_us, receipt.last_ts_us, receipt.bytes_measure,
+            receipt.imported_at,
+        )  # fmt: skip
 
 
 class Store(ABC):

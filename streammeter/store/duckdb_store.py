@@ -35,6 +35,7 @@ from streammeter.store.base import (
     LATE_WINDOW_US,
     Environment,
     ImportSession,
+    ImportSessionBase,
     Receipt,
     ReceiptDraft,
     Store,
@@ -722,16 +723,14 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             cur.execute("DELETE FROM usage_minute WHERE bucket < ?", [oldest_minute])
 
 
-class _DuckDBImport(ImportSession):
+class _DuckDBImport(ImportSessionBase):
     """Stages each chunk as Arrow, dedupes it against stored records, appends rollup deltas."""
 
     def __init__(
         self, store: DuckDBStore, cur: duckdb.DuckDBPyConnection, env_key: int, draft: ReceiptDraft
     ) -> None:
-        self._store, self._cur, self._env_key, self._draft = store, cur, env_key, draft
-        self.receipt_id = "rcpt_" + secrets.token_hex(8)
-        self._quarantine: list[tuple[str, int, str, str]] = []
-        self._unknown_asset = self._unknown_playback = 0
+        super().__init__(env_key, draft)
+        self._store, self._cur = store, cur
 
     def add(self, items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> list[str]:
         statuses = ["accepted"] * len(items)
@@ -925,57 +924,16 @@ class _DuckDBImport(ImportSession):
         }
         return pa.table(columns, schema=_STAGE_SCHEMA)
 
-    def attribution_notes(self) -> dict[str, int]:
-        notes = {
-            "asset_id not in the catalog yet (counted; in the Mux API once registered)": (
-                self._unknown_asset
-            ),
-            "playback_id not in the catalog yet (bytes counted; seconds once registered)": (
-                self._unknown_playback
-            ),
-        }
-        return {note: number for note, number in notes.items() if number}
-
-    def reject(self, line_no: int, reason: str, raw: str) -> None:
-        self._quarantine.append((self.receipt_id, line_no, reason, raw[:4096]))
-
     def finish(self, counts: dict[str, Any]) -> Receipt:
-        cur, draft = self._cur, self._draft
+        cur = self._cur
         if self._quarantine:
             cur.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?)", self._quarantine)
         env_id = cur.execute(
             "SELECT environment_id FROM environments WHERE env_key = ?", [self._env_key]
         ).fetchone()[0]
-        receipt = Receipt(
-            receipt_id=self.receipt_id,
-            environment_id=env_id,
-            source=draft.source,
-            name=draft.name,
-            format=draft.format,
-            content_sha256=draft.content_sha256,
-            root_sha256=draft.root_sha256,
-            parent_receipt_id=draft.parent_receipt_id,
-            byte_size=draft.byte_size,
-            line_offset=draft.line_offset,
-            lines_read=counts["lines_read"],
-            accepted=counts["accepted"],
-            duplicate=counts["duplicate"],
-            rejected=counts["rejected"],
-            notes=counts["notes"],
-            first_ts_us=counts["first_ts_us"],
-            last_ts_us=counts["last_ts_us"],
-            bytes_measure=draft.bytes_measure,
-            imported_at=_now_s(),
-        )
+        receipt = self._receipt(env_id, counts)
         cur.execute(
             "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                receipt.receipt_id, self._env_key, receipt.source, receipt.name, receipt.format,
-                receipt.content_sha256, receipt.root_sha256, receipt.parent_receipt_id,
-                receipt.byte_size, receipt.line_offset, receipt.lines_read, receipt.accepted,
-                receipt.duplicate, receipt.rejected, json.dumps(receipt.notes, sort_keys=True),
-                receipt.first_ts_us, receipt.last_ts_us, receipt.bytes_measure,
-                receipt.imported_at,
-            ],
-        )  # fmt: skip
+            self._receipt_row(receipt),
+        )
         return receipt

@@ -37,6 +37,7 @@ from streammeter.store.base import (
     LATE_WINDOW_US,
     Environment,
     ImportSession,
+    ImportSessionBase,
     Receipt,
     ReceiptDraft,
     Store,
@@ -896,17 +897,15 @@ def _held(lock: WriterLock) -> Iterator[WriterLock]:
         lock.release()
 
 
-class _ClickHouseImport(ImportSession):
+class _ClickHouseImport(ImportSessionBase):
     """One import under the environment's writer lock. Records go in chunk by chunk; the
     receipt (the commit point) and then the rollups are written by `finish`."""
 
     def __init__(
         self, store: ClickHouseStore, lock: WriterLock, env_key: int, draft: ReceiptDraft
     ) -> None:
-        self._store, self._lock, self._env_key, self._draft = store, lock, env_key, draft
-        self.receipt_id = "rcpt_" + secrets.token_hex(8)
-        self._quarantine: list[tuple[str, int, str, str]] = []
-        self._unknown_asset = self._unknown_playback = 0
+        super().__init__(env_key, draft)
+        self._store, self._lock = store, lock
         self._keys_seen: set[tuple[str, str]] = set()
         # Another writer may have imported the same content while we waited for the lock.
         self._earlier = store.find_receipt_by_content(env_key, draft.content_sha256)
@@ -1046,46 +1045,12 @@ class _ClickHouseImport(ImportSession):
                     stored[(names[key], sid, rendition, int(seq))] = (int(whole), int(parts))
         earned.update(llhls.earn_once(items, keyed, stored))
 
-    def attribution_notes(self) -> dict[str, int]:
-        notes = {
-            "asset_id not in the catalog yet (counted; in the Mux API once registered)": (
-                self._unknown_asset
-            ),
-            "playback_id not in the catalog yet (bytes counted; seconds once registered)": (
-                self._unknown_playback
-            ),
-        }
-        return {note: number for note, number in notes.items() if number}
-
-    def reject(self, line_no: int, reason: str, raw: str) -> None:
-        self._quarantine.append((self.receipt_id, line_no, reason, raw[:4096]))
-
     def finish(self, counts: dict[str, Any]) -> Receipt:
         if self._earlier is not None:
             self._earlier.already_imported = True
             return self._earlier
-        store, draft = self._store, self._draft
-        receipt = Receipt(
-            receipt_id=self.receipt_id,
-            environment_id=store._environment_id(self._env_key),
-            source=draft.source,
-            name=draft.name,
-            format=draft.format,
-            content_sha256=draft.content_sha256,
-            root_sha256=draft.root_sha256,
-            parent_receipt_id=draft.parent_receipt_id,
-            byte_size=draft.byte_size,
-            line_offset=draft.line_offset,
-            lines_read=counts["lines_read"],
-            accepted=counts["accepted"],
-            duplicate=counts["duplicate"],
-            rejected=counts["rejected"],
-            notes=counts["notes"],
-            first_ts_us=counts["first_ts_us"],
-            last_ts_us=counts["last_ts_us"],
-            bytes_measure=draft.bytes_measure,
-            imported_at=_now_s(),
-        )
+        store = self._store
+        receipt = self._receipt(store._environment_id(self._env_key), counts)
         if self._quarantine:
             store._conn.insert("quarantine", ["receipt_id", "line_no", "reason", "raw"],
                                self._quarantine)  # fmt: skip
@@ -1093,14 +1058,7 @@ class _ClickHouseImport(ImportSession):
         store._conn.insert(
             "receipts",
             _RECEIPT_COLUMNS,
-            [(
-                receipt.receipt_id, self._env_key, receipt.source, receipt.name, receipt.format,
-                receipt.content_sha256, receipt.root_sha256, receipt.parent_receipt_id,
-                receipt.byte_size, receipt.line_offset, receipt.lines_read, receipt.accepted,
-                receipt.duplicate, receipt.rejected, json.dumps(receipt.notes, sort_keys=True),
-                receipt.first_ts_us, receipt.last_ts_us, receipt.bytes_measure,
-                receipt.imported_at,
-            )],
+            [self._receipt_row(receipt)],
         )  # fmt: skip
         # Committed. The rollups follow from the records (a crash here: `recover`).
         if receipt.accepted:
