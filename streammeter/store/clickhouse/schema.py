@@ -56,7 +56,7 @@ def _rollup(name: str, partition: str) -> Table:
     )
 
 
-TABLES: tuple[Table, ...] = (
+CORE_TABLES: tuple[Table, ...] = (
     Table("meta", "key String, value String, version Int64",
           "ReplacingMergeTree(version)", "key", "cityHash64(key)"),
     Table("accounts", "account_id String, created_at Int64",
@@ -126,6 +126,17 @@ TABLES: tuple[Table, ...] = (
     _rollup("usage_day", "toYYYYMM(toDateTime(toInt64(bucket) * 3600, 'UTC'))"),
     _rollup("usage_month", "toYear(toDateTime(toInt64(bucket) * 3600, 'UTC'))"),
 )  # fmt: skip
+
+# The URL index (store/clickhouse/index.py).
+INDEX_TABLES: tuple[Table, ...] = ()
+
+# The Wowza family: accounts' settings, keys, delivery targets (store/clickhouse/wowza.py).
+WOWZA_TABLES: tuple[Table, ...] = ()
+
+# Revisions and the change feed of the native usage API (store/clickhouse/usage.py).
+USAGE_TABLES: tuple[Table, ...] = ()
+
+TABLES = CORE_TABLES + INDEX_TABLES + WOWZA_TABLES + USAGE_TABLES
 
 ROLLUP_TABLES = ("usage_minute", "usage_hour", "usage_day", "usage_month")
 

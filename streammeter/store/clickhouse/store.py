@@ -51,6 +51,7 @@ from streammeter.store.clickhouse.conn import (
     DriverConnection,
     in_list,
 )
+from streammeter.store.clickhouse.index import ClickHouseIndexMixin
 from streammeter.store.clickhouse.lock import WriterLock
 from streammeter.store.clickhouse.schema import ROLLUP_TABLES, SCHEMA_VERSION, ddl
 from streammeter.store.clickhouse.sql import (
@@ -60,6 +61,8 @@ from streammeter.store.clickhouse.sql import (
     retract_all_sql,
     rollup_insert_sql,
 )
+from streammeter.store.clickhouse.usage import ClickHouseUsageMixin
+from streammeter.store.clickhouse.wowza import ClickHouseWowzaMixin
 
 _ASSET_COLUMNS = (
     "asset_id", "live_stream_id", "passthrough", "created_at", "deleted_at", "asset_state",
@@ -107,7 +110,7 @@ def _duration_us(record: DeliveryRecord) -> int | None:
     return quotient
 
 
-class ClickHouseStore(Store):
+class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsageMixin, Store):
     """`clickhouse://user:pass@host:9000/database[?cluster=NAME]`, or `chdb` (tests)."""
 
     def __init__(
@@ -787,87 +790,6 @@ class ClickHouseStore(Store):
             conn = self._chdb_or(host, port)
             for table in ROLLUP_TABLES:
                 conn.execute(f"OPTIMIZE TABLE {self.database}.{table}{suffix} FINAL")
-
-    # -- not yet on ClickHouse (docs/design/clickhouse.md) -----------------------------------
-    def register_index(self, env_key, asset_id, renditions, objects, *, playlists=()):  # type: ignore[no-untyped-def]
-        raise self._not_yet("register_index")
-
-    def lookup_index(self, env_key, paths):  # type: ignore[no-untyped-def]
-        raise self._not_yet("lookup_index")
-
-    def renditions(self, env_key, asset_id):  # type: ignore[no-untyped-def]
-        raise self._not_yet("renditions")
-
-    def rendition_map(self, env_key, keys):  # type: ignore[no-untyped-def]
-        raise self._not_yet("rendition_map")
-
-    def playlist_refs(self, env_key, paths):  # type: ignore[no-untyped-def]
-        raise self._not_yet("playlist_refs")
-
-    def add_url_pattern(self, env_key, regex, attributes):  # type: ignore[no-untyped-def]
-        raise self._not_yet("add_url_pattern")
-
-    def url_patterns(self, env_key):  # type: ignore[no-untyped-def]
-        raise self._not_yet("url_patterns")
-
-    def delete_url_pattern(self, env_key, pattern_id):  # type: ignore[no-untyped-def]
-        raise self._not_yet("delete_url_pattern")
-
-    def index_summary(self, env_key, asset_id=None):  # type: ignore[no-untyped-def]
-        raise self._not_yet("index_summary")
-
-    def get_account(self, account_id):  # type: ignore[no-untyped-def]
-        raise self._not_yet("get_account")
-
-    def list_accounts(self):  # type: ignore[no-untyped-def]
-        raise self._not_yet("list_accounts")
-
-    def set_bill_anchor(self, account_id, anchor, cycle_months=1):  # type: ignore[no-untyped-def]
-        raise self._not_yet("set_bill_anchor")
-
-    def jwt_secret(self):  # type: ignore[no-untyped-def]
-        raise self._not_yet("jwt_secret")
-
-    def create_legacy_key(self, account_id):  # type: ignore[no-untyped-def]
-        raise self._not_yet("create_legacy_key")
-
-    def get_legacy_key(self, access_key):  # type: ignore[no-untyped-def]
-        raise self._not_yet("get_legacy_key")
-
-    def add_delivery_target(self, target):  # type: ignore[no-untyped-def]
-        raise self._not_yet("add_delivery_target")
-
-    def delivery_targets(self, env_key):  # type: ignore[no-untyped-def]
-        raise self._not_yet("delivery_targets")
-
-    def account_resources(self, env_keys, kind, *, ids=None, from_id=None, limit=None,  # type: ignore[no-untyped-def]
-                          offset=0):  # fmt: skip
-        raise self._not_yet("account_resources")
-
-    def account_usage(self, env_keys, start_hour, end_hour, *, live=None, kind=None,  # type: ignore[no-untyped-def]
-                      ids=None, by_resource=False, step=None):  # fmt: skip
-        raise self._not_yet("account_usage")
-
-    def viewer_sessions(self, env_keys, start_hour, end_hour, *, live=None):  # type: ignore[no-untyped-def]
-        raise self._not_yet("viewer_sessions")
-
-    def usage_revision(self):  # type: ignore[no-untyped-def]
-        raise self._not_yet("usage_revision")
-
-    def hour_revisions(self, env_key, lo_hour, hi_hour):  # type: ignore[no-untyped-def]
-        raise self._not_yet("hour_revisions")
-
-    def usage_changes(self, env_key, since, limit=1000, after=None):  # type: ignore[no-untyped-def]
-        raise self._not_yet("usage_changes")
-
-    def native_usage(self, env_key, params, plan, *, limit=1000, offset=0):  # type: ignore[no-untyped-def]
-        raise self._not_yet("native_usage")
-
-    def explain_usage(self, env_key, asset_id, hour, tier=None):  # type: ignore[no-untyped-def]
-        raise self._not_yet("explain_usage")
-
-    def usage_health(self, first_provisional_hour):  # type: ignore[no-untyped-def]
-        raise self._not_yet("usage_health")
 
 
 class _SharedChdb:
