@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from streammeter.store import Store, open_store
 from streammeter.store.base import Environment
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "delivery-samples"
+# The ClickHouse cluster (one per session) and stores of every engine.
+pytest_plugins = ("tests.clickhouse_fixtures",)
 
 
 @dataclass
@@ -30,10 +34,44 @@ class Tenant:
     admin: tuple[str, str]
 
 
+#: Engines every store-facing test runs on (the `store` fixture and everything built on it:
+#: `tenant`, `server`): the embedded DuckDB file and the two-shard ClickHouse cluster
+#: (tests/clickhouse_fixtures.py). A test that is about DuckDB itself is marked
+#: `@pytest.mark.duckdb_only`.
+SKIP_CLICKHOUSE = os.environ.get("STREAMMETER_SKIP_CLICKHOUSE") == "1"
+STORE_ENGINES = ["duckdb"] if SKIP_CLICKHOUSE else ["duckdb", "clickhouse"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_engine" in metafunc.fixturenames:
+        only_duckdb = metafunc.definition.get_closest_marker("duckdb_only") is not None
+        metafunc.parametrize("store_engine", ["duckdb"] if only_duckdb else STORE_ENGINES)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(str(tmp_path / "test.duckdb")) as opened:
+def store(store_engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    if store_engine == "duckdb":
+        with open_store(str(tmp_path / "test.duckdb")) as opened:
+            yield opened
+        return
+    from tests.clickhouse_fixtures import drop_database
+
+    port = request.getfixturevalue("clickhouse")
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    opened = open_store(f"clickhouse://default@127.0.0.1:{port}/{database}?cluster=streammeter")
+    try:
         yield opened
+    finally:
+        opened.close()
+        drop_database(port, database)
+
+
+def raw_query(store: Store, sql: str) -> list[tuple]:
+    """Rows of SQL that both engines accept, straight from the store's tables (for tests of
+    what is kept)."""
+    if hasattr(store, "_q"):  # ClickHouse
+        return [tuple(row) for row in store._q(sql)]
+    return store._cursor().execute(sql).fetchall()
 
 
 def make_tenant(store: Store, name: str, account: str | None = None) -> Tenant:

@@ -12,7 +12,7 @@ import pytest
 
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
-from tests.conftest import make_tenant, write_ndjson
+from tests.conftest import make_tenant, raw_query, write_ndjson
 
 PATH = "/video/v1/delivery-usage"
 NOW = 1607990400 + 12 * 3600  # default window: [1607986800, 1607990400)
@@ -214,9 +214,9 @@ def test_receipts_are_per_environment(store, server, two_tenants):
 
 
 # -- storage of secrets ---------------------------------------------------------------------
-def test_secrets_are_stored_only_hashed(store, tenant):
+def test_secrets_are_stored_only_hashed(store, tenant, store_engine):
     secrets = [tenant.read[1], tenant.ingest[1], tenant.admin[1]]
-    rows = store._con.execute("SELECT * FROM tokens").fetchall()
+    rows = raw_query(store, "SELECT * FROM tokens")
     assert len(rows) == 3
     cells = [str(cell) for row in rows for cell in row]
     for secret in secrets:
@@ -224,6 +224,8 @@ def test_secrets_are_stored_only_hashed(store, tenant):
         assert not any(secret in cell for cell in cells)
         # What is kept is a one-way hash (SHA-256) of it.
         assert hashlib.sha256(secret.encode()).hexdigest() in cells
+    if store_engine != "duckdb":
+        return
     # Nor anywhere else in the database file.
     store._con.execute("CHECKPOINT")
     data = Path(store.path).read_bytes()

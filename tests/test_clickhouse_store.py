@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
 from streammeter.sources.catalog import read_assets
-from streammeter.store import Store, open_store
+from streammeter.store import Store
+from tests.clickhouse_fixtures import CH_ENGINES, ENGINES, HAVE_CHDB, SKIP, Engines
 from tests.test_properties import (
     BASE,
     BASE_HOUR,
@@ -46,110 +45,9 @@ from tests.test_properties import (
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-SCRIPT = ROOT / "scripts" / "clickhouse-cluster.sh"
 MUX_WINDOW = (1607817600 // 3600, 1607990400 // 3600)
-SKIP = os.environ.get("STREAMMETER_SKIP_CLICKHOUSE") == "1"
 
 pytestmark = pytest.mark.skipif(SKIP, reason="STREAMMETER_SKIP_CLICKHOUSE=1")
-
-try:
-    import chdb  # noqa: F401
-
-    HAVE_CHDB = True
-except ImportError:
-    HAVE_CHDB = False
-ENGINES = ["duckdb", "ch_node", "ch_cluster"] + (["chdb"] if HAVE_CHDB else [])
-CH_ENGINES = [e for e in ENGINES if e != "duckdb"]
-
-
-# -- the cluster ------------------------------------------------------------------------------
-def _free_base() -> int:
-    for base in range(21000, 40000, 700):
-        ports = [base + off for off in (0, 9, 123, 100, 109, 223)]
-        try:
-            for port in ports:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports for the ClickHouse test cluster")
-
-
-def _ensure_server() -> None:
-    if shutil.which("clickhouse-server") or shutil.which("clickhouse"):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "clickhouse-server",
-                        "clickhouse-client"], check=False, env=env,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-    if not (shutil.which("clickhouse-server") or shutil.which("clickhouse")):
-        pytest.fail(
-            "clickhouse-server is not installed (apt-get install clickhouse-server "
-            "clickhouse-client); set STREAMMETER_SKIP_CLICKHOUSE=1 to skip these tests"
-        )
-
-
-@pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The two-shard cluster; yields shard 1's native TCP port."""
-    _ensure_server()
-    root = tmp_path_factory.mktemp("clickhouse")
-    base = _free_base()
-    env = {**os.environ, "CH_BASE_PORT": str(base)}
-    started = subprocess.run(
-        [str(SCRIPT), "start", str(root)], env=env, capture_output=True, text=True
-    )
-    try:
-        if started.returncode != 0:
-            pytest.fail(f"the ClickHouse cluster did not start:\n{started.stdout}{started.stderr}")
-        yield base
-    finally:
-        subprocess.run([str(SCRIPT), "stop", str(root)], env=env, check=False)
-
-
-class Engines:
-    """Opens fresh stores of each engine for one test."""
-
-    def __init__(self, port: int, tmp: Path) -> None:
-        self.port, self.tmp = port, tmp
-        self.opened: list[Store] = []
-
-    def url(self, engine: str, database: str) -> str:
-        tail = "?cluster=streammeter" if engine == "ch_cluster" else ""
-        return f"clickhouse://default@127.0.0.1:{self.port}/{database}{tail}"
-
-    def open(self, engine: str, name: str | None = None) -> Store:
-        database = name or f"t_{uuid.uuid4().hex[:12]}"
-        if engine == "duckdb":
-            store = open_store(str(self.tmp / f"{database}.duckdb"))
-        elif engine == "chdb":
-            from streammeter.store.clickhouse import ClickHouseStore
-
-            for earlier in [s for s in self.opened if getattr(s, "_chdb", None) is not None]:
-                earlier.close()  # one chdb session per process
-
-            store = ClickHouseStore(
-                f"clickhouse://chdb/{database}", chdb_path=str(self.tmp / f"{database}.chdb")
-            )
-        else:
-            store = open_store(self.url(engine, database))
-        self.opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.close()
-
-
-@pytest.fixture
-def engines(clickhouse: int, tmp_path: Path) -> Iterator[Engines]:
-    opened = Engines(clickhouse, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -358,13 +256,6 @@ def test_environments_and_tokens(engines: Engines, engine: str) -> None:
     assert store.revoke_token(token_id) and not store.revoke_token(token_id)
     assert store.verify_token(token_id, secret) is None
     assert store.list_tokens(dev.env_key)[0].revoked_at is not None
-
-
-@pytest.mark.parametrize("engine", CH_ENGINES)
-def test_unimplemented_methods_say_so(engines: Engines, engine: str) -> None:
-    store = engines.open(engine)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        store.usage_revision()
 
 
 # -- concurrency --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from streammeter.model.catalog import Asset
-from tests.conftest import make_tenant
+from tests.conftest import make_tenant, raw_query
 
 NOW = 1607990400 + 12 * 3600
 USAGE = "/video/v1/delivery-usage"
@@ -76,9 +76,7 @@ def usage(server, tenant):
 
 
 def without_reason_of_line_7(records):
-    return [
-        {k: v for k, v in r.items() if not (r["line"] == 7 and k == "reason")} for r in records
-    ]
+    return [{k: v for k, v in r.items() if not (r["line"] == 7 and k == "reason")} for r in records]
 
 
 def test_json_array_outcomes_per_record(server, env):
@@ -103,12 +101,23 @@ def test_ndjson_outcomes_per_line(server, env):
         '{"id": "n2", "timestamp": 1607987100,',
         json.dumps({"id": "n1", "timestamp": 1607987100, "asset_id": "bulk", "duration": 9}),
         json.dumps(
-            {"id": "n3", "timestamp": 1607987101, "asset_id": "ev-asset", "duration": 3,
-             "status": 404}
+            {
+                "id": "n3",
+                "timestamp": 1607987101,
+                "asset_id": "ev-asset",
+                "duration": 3,
+                "status": 404,
+            }
         ),  # fmt: skip
         json.dumps(
-            {"timestamp": 1607987102, "asset_id": "ev-asset", "duration": 6, "status": 206,
-             "body_bytes": 500, "object_bytes": 1000}
+            {
+                "timestamp": 1607987102,
+                "asset_id": "ev-asset",
+                "duration": 6,
+                "status": 206,
+                "body_bytes": 500,
+                "object_bytes": 1000,
+            }
         ),  # fmt: skip
         json.dumps({"timestamp": 99, "asset_id": "ev-asset", "duration": 1}),
     ]
@@ -143,7 +152,7 @@ def test_a_batch_that_is_all_bad_is_still_answered_per_record(server, env):
 def test_the_same_body_twice_is_a_no_op(store, server, env):
     first = post(server, env.ingest, ARRAY_BODY).json()["data"]
     before = usage(server, env)
-    records_before = store._con.execute("SELECT count(*) FROM records").fetchone()[0]
+    records_before = raw_query(store, "SELECT count(*) FROM records")[0][0]
     response = post(server, env.ingest, ARRAY_BODY)
     assert response.status_code == 200
     again = response.json()["data"]
@@ -156,7 +165,7 @@ def test_the_same_body_twice_is_a_no_op(store, server, env):
     ]  # fmt: skip
     assert again["records"][2]["reason"] == "timestamp: missing"
     assert usage(server, env) == before == {"ev-asset": {"tier_1080p": 6, "tier_720p": 3}}
-    assert store._con.execute("SELECT count(*) FROM records").fetchone()[0] == records_before
+    assert raw_query(store, "SELECT count(*) FROM records")[0][0] == records_before
     with server.client(env.read) as client:
         assert len(client.get("/v1/receipts").json()["data"]) == 1
 

@@ -17,6 +17,9 @@ from streammeter.model.catalog import Asset
 from streammeter.query.mux_cache import UsageCache
 from streammeter.sources.catalog import read_assets
 
+# The cache is off on ClickHouse (write_generations() is None there).
+pytestmark = pytest.mark.duckdb_only
+
 FIXTURES = Path(__file__).parent / "fixtures"
 WINDOW = [1607817600, 1607990400]
 NOW = WINDOW[1] + 12 * 3600

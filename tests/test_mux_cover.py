@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from streammeter.api import create_app
+from streammeter.config import Settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
 from streammeter.model.times import month_start_hour, next_month_start_hour
+from streammeter.query.delivery_usage import widest_window
 from streammeter.query.windows import signed_cover, week_start_hour
 from streammeter.store import open_store
 
@@ -30,7 +35,9 @@ def _hours(parts: list[tuple[str, int, int, int]]) -> dict[int, int]:
     for level, lo, hi, sign in parts:
         bucket = lo
         while bucket < hi:
-            if level == "month":
+            if level == "rolling":  # one total over its whole interval
+                end = hi
+            elif level == "month":
                 assert month_start_hour(bucket) == bucket
                 end = next_month_start_hour(bucket)
             else:
@@ -62,6 +69,31 @@ def test_cover_counts_every_hour_of_the_window_exactly_once() -> None:
         now = end + rng.choice([0, 12, 13, 100, 24 * 30, -5])
         assert _hours(signed_cover(start, end, now)) == dict.fromkeys(range(start, end), 1)
     assert signed_cover(base, base, base) == []
+
+
+def test_a_window_near_the_rolling_window_reads_it_and_its_edges_exactly() -> None:
+    rng = random.Random(5)
+    base = int(datetime(2025, 1, 3, 7, tzinfo=UTC).timestamp()) // 3600
+    used = 0
+    for _ in range(2_000):
+        lo = base + rng.randrange(24 * 300)
+        hi = lo + rng.choice([24 * 90 - 12, 24 * 90, rng.randrange(1, 24 * 120)])
+        start = lo + rng.choice([0, 0, -1, 1, -30, 47, rng.randrange(-24 * 30, 24 * 30)])
+        end = hi + rng.choice([0, 0, -1, 1, -13, 40, rng.randrange(-24 * 30, 24 * 30)])
+        if end <= start:
+            continue
+        parts = signed_cover(start, end, end + 12, rolling=(lo, hi))
+        assert _hours(parts) == dict.fromkeys(range(start, end), 1), (start, end, lo, hi)
+        used += any(level == "rolling" for level, *_ in parts)
+    assert used > 500
+    widest = (base, base + 24 * 90 - 12)
+    assert signed_cover(*widest, widest[1] + 12, rolling=widest) == [("rolling", *widest, 1)]
+    assert signed_cover(widest[0], widest[1] - 1, widest[1] + 12, rolling=widest) == [
+        ("rolling", *widest, 1),
+        ("hour", widest[1] - 1, widest[1], -1),
+    ]  # ending an hour earlier: the total minus its last hour
+    one_day = signed_cover(widest[1] - 24, widest[1], widest[1] + 12, rolling=widest)
+    assert all(level != "rolling" for level, *_ in one_day)  # far from it: the calendar
 
 
 def test_a_mux_window_reads_its_last_month_as_the_month_minus_half_a_day() -> None:
@@ -206,6 +238,34 @@ def test_pages_follow_catalog_changes_compaction_and_rebuild(populated, monkeypa
     assert after == before
 
 
+def test_pages_with_a_rolling_window_through_imports_changes_and_rebuild(
+    populated, tmp_path, monkeypatch
+) -> None:
+    store, env_key = populated
+    first, last = BASE // 3600, BASE // 3600 + SPAN_HOURS
+    assert store.set_rolling_window(first + 20, last - 7)
+    assert not store.set_rolling_window(first + 20, last - 7)  # unchanged: no write
+    _assert_pages_match(store, env_key, monkeypatch)
+    path = tmp_path / "records-3.ndjson"  # late and current records, inside and outside it
+    path.write_text("".join(json.dumps(r) + "\n" for r in _records(3)))
+    import_file(store, env_key, path)
+    store.upsert_assets(env_key, _catalog(1))
+    _assert_pages_match(store, env_key, monkeypatch)
+    for change in (store.compact, store.rebuild):
+        change()
+        _assert_pages_match(store, env_key, monkeypatch)
+    assert store.set_rolling_window(first + 44, last + 17)  # advanced a day
+    _assert_pages_match(store, env_key, monkeypatch)
+    rows = (
+        store._cursor()
+        .execute("SELECT count(*), count(DISTINCT asset_key) FROM asset_usage_rolling")
+        .fetchone()
+    )
+    assert rows[0] == rows[1] > 5  # filled afresh: one row per asset
+    assert store.set_rolling_window(0, 0)  # none: the calendar levels alone
+    _assert_pages_match(store, env_key, monkeypatch)
+
+
 def test_asset_rollups_equal_the_hourly_rows(populated) -> None:
     store, _ = populated
     cur = store._cursor()
@@ -236,3 +296,23 @@ def test_a_store_made_before_the_asset_rollups_gets_them_filled(
     store.close()
     with open_store(str(tmp_path / "cover.duckdb")) as reopened:
         assert _ours(reopened, env_key, BASE // 3600, BASE // 3600 + SPAN_HOURS) == expected
+
+
+def test_the_server_moves_the_rolling_window_to_the_widest_mux_window(
+    populated, monkeypatch
+) -> None:
+    store, env_key = populated
+    now_s = BASE + SPAN_HOURS * 3600 + 13 * 3600 + 1234  # STREAMMETER_NOW (fixture) + 1234
+    monkeypatch.setenv("STREAMMETER_NOW", str(now_s))
+    settings = Settings(settle_lag_hours=12, history_days=60)
+    expected = ((now_s - 60 * 86_400) // 3600, (now_s - 12 * 3600) // 3600)
+    with TestClient(create_app(store, settings)):  # runs the app's lifespan
+        deadline = time.monotonic() + 10
+        while store.rolling_window() != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert store.rolling_window() == expected == widest_window(now_s, settings)
+    assert signed_cover(*expected, expected[1] + 12, rolling=expected) == [
+        ("rolling", *expected, 1)
+    ]
+    monkeypatch.setenv("STREAMMETER_NOW", str(expected[1] * 3600 + 12 * 3600))
+    assert _ours(store, env_key, *expected) == _naive(store, env_key, *expected)

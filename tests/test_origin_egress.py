@@ -9,6 +9,7 @@ from streammeter.index.entry import IndexObject, Rendition
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
 from streammeter.store.base import DeliveryTarget
+from tests.conftest import raw_query
 
 SEG = "/vod/a/720/s1.ts"
 T = 1_700_000_000
@@ -51,15 +52,14 @@ def test_origin_pulls_are_egress_by_target(store, tenant, tmp_path):
     )  # fmt: skip
     receipt = import_file(store, key, log, origin=True)
     assert (receipt.format, receipt.accepted, receipt.rejected) == ("nginx-json (origin)", 4, 0)
-    totals = store._con.execute(
+    totals = raw_query(
+        store,
         "SELECT sum(delivered_us), sum(bytes), sum(egress_us), sum(egress_bytes), "
-        "sum(egress_additional_us), sum(egress_additional_bytes) FROM usage_hour"
-    ).fetchone()
-    assert totals == (0, 0, 15_000_000, 2600, 9_000_000, 1500)
-    targets = dict(
-        store._con.execute(
-            "SELECT k.external_id, sum(u.egress_bytes) FROM usage_hour u "
-            "JOIN entity_keys k ON k.entity_key = u.target_key GROUP BY 1"
-        ).fetchall()
+        "sum(egress_additional_us), sum(egress_additional_bytes) FROM usage_hour",
+    )[0]
+    assert tuple(map(int, totals)) == (0, 0, 15_000_000, 2600, 9_000_000, 1500)
+    names = dict(raw_query(store, "SELECT entity_key, external_id FROM entity_keys"))
+    by_key = raw_query(
+        store, "SELECT target_key, sum(egress_bytes) FROM usage_hour GROUP BY target_key"
     )
-    assert targets == {"main-cdn": 1100, "backup": 1500}
+    assert {names[key]: int(n) for key, n in by_key if n} == {"main-cdn": 1100, "backup": 1500}

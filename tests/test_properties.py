@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
 from streammeter.store import Store, open_store
+from tests.conftest import raw_query
 
 LEVELS = ("usage_hour", "usage_day", "usage_month")
 BASE = 1606773600  # 2020-11-30T22:00:00Z: records span a UTC day and a month boundary
@@ -181,7 +182,7 @@ def write_files(root: Path, files: list[list[dict[str, Any]]]) -> list[Path]:
 def named_snapshot(store: Store, table: str) -> list[tuple[Any, ...]]:
     """`rollup_snapshot` with entity keys (allocated in order of first sight) replaced by the
     external ids, so stores fed in different orders can be compared."""
-    names = dict(store._con.execute("SELECT entity_key, external_id FROM entity_keys").fetchall())
+    names = dict(raw_query(store, "SELECT entity_key, external_id FROM entity_keys"))
     rows = [
         (env, bucket, names.get(asset), names.get(live), tier, int(us), int(size), int(reqs))
         for env, bucket, asset, live, tier, us, size, reqs in store.rollup_snapshot(table)

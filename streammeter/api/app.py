@@ -9,6 +9,7 @@ from streammeter.api import (
     docs,
     errors,
     limits,
+    maintenance,
     manifests,
     metrics,
     mux,
@@ -31,6 +32,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONResponse,
         docs_url=None,  # docs.install: Swagger UI from this service, not from a CDN
         redoc_url=None,
+        lifespan=maintenance.lifespan,  # the Mux query's rolling window (api/maintenance.py)
     )
     app.state.store = store
     app.state.settings = settings or Settings.from_env()

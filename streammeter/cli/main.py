@@ -19,11 +19,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streammeter.cli.copy import copy_command
 from streammeter.cli.export import export as export_command
 from streammeter.cli.manifests import manifests_app, patterns_app
 from streammeter.cli.wowza import accounts_app, targets_app
 from streammeter.config import Settings
 from streammeter.model.times import US_PER_SECOND, iso_seconds, now_us
+from streammeter.query.delivery_usage import widest_window
 from streammeter.sources.catalog import CatalogFileError, read_assets
 from streammeter.store import Store, StoreLocked, open_store
 from streammeter.store.base import Environment, StoreFull, default_db
@@ -46,6 +48,7 @@ app.add_typer(targets_app, name="targets")
 app.add_typer(manifests_app, name="manifests")
 app.add_typer(patterns_app, name="patterns")
 app.command("export")(export_command)
+app.command("copy")(copy_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -684,9 +687,12 @@ def rebuild(db: DbOption = None) -> None:
 
 @app.command()
 def compact(db: DbOption = None) -> None:
-    """Merge rollup deltas (one row per key); numbers do not change."""
+    """Merge rollup deltas (one row per key) and move the Mux query's rolling window to the
+    current hour; numbers do not change."""
     with store_for(db) as store:
         store.compact()
+        now_s = now_us() // US_PER_SECOND
+        store.set_rolling_window(*widest_window(now_s, Settings.from_env()))
     out.print("Compacted the rollups.")
 
 

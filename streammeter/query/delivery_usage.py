@@ -52,6 +52,14 @@ def _positive_int(
     return value, None
 
 
+def widest_window(now_s: int, settings: Settings) -> tuple[int, int]:
+    """Hours [start, end) of the widest window the API accepts at `now_s`: the store keeps one
+    total per asset over it (`Store.set_rolling_window`, docs/design/rollups.md)."""
+    earliest_start = (now_s - settings.history_days * 86_400) // _HOUR
+    latest_end = (now_s - settings.settle_lag_hours * _HOUR) // _HOUR
+    return earliest_start, latest_end
+
+
 def parse_query(params: Sequence[tuple[str, str]], now_s: int, settings: Settings) -> UsageQuery:
     """Validate the query string; raise InvalidParameters with one message per problem."""
     errors: list[str] = []

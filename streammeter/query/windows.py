@@ -99,8 +99,44 @@ def _positive_cover(start: int, end: int, sign: int = 1) -> list[SignedPart]:
     return parts
 
 
-def signed_cover(start: int, end: int, now_hour: int) -> list[SignedPart]:
+#: The rolling window (one row per asset) is read when the hours it differs from the query's
+#: window by are at most this fraction of the window: edges are read at the finer levels.
+ROLLING_EDGE_FRACTION = 4
+
+
+def signed_cover(
+    start: int, end: int, now_hour: int, rolling: tuple[int, int] | None = None
+) -> list[SignedPart]:
     """Parts whose signed sum is exactly [start, end), chosen to read few rollup rows.
+
+    `rolling` is the interval of hours the store keeps one total per asset for (the widest
+    Mux window, advanced hourly: docs/design/rollups.md). A window close to it is read as that
+    total plus or minus the hours where the two differ.
+    """
+    if rolling is not None and _near(start, end, rolling):
+        lo, hi = rolling
+        parts: list[SignedPart] = [("rolling", lo, hi, 1)]
+        parts += _calendar_cover(start, lo, now_hour) if start < lo else []
+        parts += _negated(_calendar_cover(lo, start, now_hour)) if lo < start else []
+        parts += _calendar_cover(hi, end, now_hour) if hi < end else []
+        parts += _negated(_calendar_cover(end, hi, now_hour)) if end < hi else []
+        return parts
+    return _calendar_cover(start, end, now_hour)
+
+
+def _near(start: int, end: int, rolling: tuple[int, int]) -> bool:
+    lo, hi = rolling
+    if hi <= lo or end <= start:
+        return False
+    return (abs(start - lo) + abs(end - hi)) * ROLLING_EDGE_FRACTION <= end - start
+
+
+def _negated(parts: list[SignedPart]) -> list[SignedPart]:
+    return [(level, lo, hi, -sign) for level, lo, hi, sign in parts]
+
+
+def _calendar_cover(start: int, end: int, now_hour: int) -> list[SignedPart]:
+    """Hours, days, Monday weeks and months (signed) covering [start, end).
 
     Rollups are exact integer sums, so a month minus the hours of it outside the window equals
     the window's part of that month. A window's ragged first or last month is read that way

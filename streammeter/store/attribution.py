@@ -100,20 +100,31 @@ ASSET_LEVELS: dict[str, str] = {
 TIER_CODES = (1, 2, 3, 4, 5)
 
 
-def asset_rollup_insert_sql(table: str, attributed: str, sign: int = 1) -> str:
+ROLLING_TABLE = "asset_usage_rolling"
+
+
+def asset_rollup_insert_sql(
+    table: str, attributed: str, sign: int = 1, *, hours: tuple[int, int] | None = None
+) -> str:
     """INSERT of the per-asset rollup deltas of `attributed` (rows of `attributed_sql`) into
-    `table` (sign -1 retracts).
+    `table` (sign -1 retracts): a level of ASSET_LEVELS, or ROLLING_TABLE with the rolling
+    window's `hours` [start, end).
 
     Exactly the rows the Mux query reads from the narrow levels: viewing (not origin) seconds
     of media tiers (tier > 0) attributed to an asset."""
     tiers = ", ".join(
         f"{sign} * coalesce(sum(seconds_us) FILTER (WHERE tier = {code}), 0)" for code in TIER_CODES
     )
+    if table == ROLLING_TABLE:
+        assert hours is not None
+        bucket, within = "0", f" AND hour >= {int(hours[0])} AND hour < {int(hours[1])}"
+    else:
+        bucket, within = ASSET_LEVELS[table], ""
     return f"""
         INSERT INTO {table}
-        SELECT env_key, {ASSET_LEVELS[table]} AS bucket, asset_key,
+        SELECT env_key, {bucket} AS bucket, asset_key,
                {sign} * sum(seconds_us), {tiers}
         FROM {attributed}
-        WHERE NOT origin AND tier > 0 AND asset_key IS NOT NULL
+        WHERE NOT origin AND tier > 0 AND asset_key IS NOT NULL{within}
         GROUP BY ALL
     """

@@ -9,7 +9,7 @@ import json
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,61 @@ from streammeter.model.times import now_us
 
 DEFAULT_DB = "streammeter.duckdb"
 LATE_WINDOW_US = 35 * 86_400 * 1_000_000  # counting.md 7: request-id dedupe window
+
+# The logical dump (`streammeter copy`, store/copy.py): families in the order a copy restores
+# them, each with its fields. Engine-neutral: entities by external id (never engine keys),
+# the current catalog and index (not their history), records with their stored counting
+# results, booleans as bool, `bill_anchor` as an ISO date, `hosts`/`cidrs`/`user_agents` as
+# lists of strings; `seq` orders delivery targets (the target may renumber it). Rollups and
+# the change feed's revisions are not dumped: the target computes its own.
+DUMP_FAMILIES: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "created_at"),
+    "environments": ("env_key", "environment_id", "name", "account_id", "created_at"),
+    "tokens": ("token_id", "env_key", "secret_sha256", "scopes", "created_at", "revoked_at"),
+    "entities": ("env_key", "kind", "external_id"),
+    "assets": (
+        "env_key", "asset_id", "live_stream_id", "passthrough", "created_at", "deleted_at",
+        "asset_state", "asset_duration", "asset_resolution_tier", "asset_encoding_tier",
+        "asset_video_quality", "updated_at",
+    ),
+    "playback_ids": ("env_key", "playback_id", "policy", "asset_id"),
+    "receipts": (
+        "receipt_id", "env_key", "source", "name", "format", "content_sha256", "root_sha256",
+        "parent_receipt_id", "byte_size", "line_offset", "lines_read", "accepted", "duplicate",
+        "rejected", "notes", "first_ts_us", "last_ts_us", "bytes_measure", "imported_at",
+    ),
+    "quarantine": ("receipt_id", "line_no", "reason", "raw"),
+    "records": (
+        "env_key", "receipt_id", "line_no", "request_id", "ts_us", "asset_id", "playback_id",
+        "live_stream_id", "kind", "track", "tier_hint", "duration_us", "bytes", "method",
+        "status", "body_bytes", "object_bytes", "session_id", "earned_us", "media_us",
+        "rendition_id", "media_sequence", "part_index", "live", "origin", "client_ip",
+        "user_agent", "target_id", "additional_target",
+    ),
+    "index_renditions": (
+        "env_key", "asset_id", "rendition_id", "track", "width", "height", "bandwidth",
+        "iframe", "updated_at",
+    ),
+    "index_objects": (
+        "env_key", "path", "byte_start", "asset_id", "rendition_id", "kind", "duration_num",
+        "duration_den", "byte_length", "live", "media_sequence", "part_index", "updated_at",
+    ),
+    "index_playlists": ("env_key", "path", "asset_id", "rendition_id", "role"),
+    "url_patterns": ("pattern_id", "env_key", "regex", "attributes", "created_at"),
+    "account_settings": ("account_id", "bill_anchor", "cycle_months", "updated_at"),
+    "legacy_keys": ("access_key", "api_key", "account_id", "created_at"),
+    "jwt_secret": ("secret",),
+    "delivery_targets": (
+        "env_key", "target_id", "name", "is_primary", "hosts", "cidrs", "user_agents",
+        "created_at", "seq",
+    ),
+}  # fmt: skip
+DUMP_BATCH_ROWS = 10_000
+# The summed rollup measures, in the order `Store.hour_totals` gives them.
+USAGE_MEASURES = (
+    "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
+    "egress_additional_us", "egress_additional_bytes",
+)  # fmt: skip
 
 
 class StoreLocked(RuntimeError):
@@ -314,6 +369,12 @@ class Store(ABC):
         self, env_key: int, draft: ReceiptDraft
     ) -> AbstractContextManager[ImportSession]: ...
 
+    def set_rolling_window(self, start_hour: int, end_hour: int) -> bool:
+        """Keep one total per asset over the hours [start_hour, end_hour): the widest Mux
+        window, which the server advances hourly (docs/design/rollups.md). An optimization
+        only: an engine without it answers the same. True when the window moved."""
+        return False
+
     def write_generations(self) -> tuple[int, int] | None:
         """(write transactions ended, those of them that were not imports) through this store
         object since it was opened: while they do not move, nothing was written, so answers
@@ -508,6 +569,28 @@ class Store(ABC):
     @abstractmethod
     def usage_health(self, first_provisional_hour: int) -> dict[str, Any]:
         """Figures for /metrics (quarantine, notes, newest data per source, oldest provisional)."""
+
+    # -- moving a store (store/copy.py) ----------------------------------------------------
+    @abstractmethod
+    def dump(
+        self, family: str, batch_rows: int = DUMP_BATCH_ROWS
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every row of a `DUMP_FAMILIES` family, as dicts of its fields, in batches of at most
+        `batch_rows` (memory does not grow with the store)."""
+
+    @abstractmethod
+    def dump_count(self, family: str) -> int:
+        """How many rows `dump(family)` gives."""
+
+    @abstractmethod
+    def restore(self, family: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Write dumped rows into this (empty) store as they are: no counting, no rollups
+        (`rebuild` computes them once every family is in)."""
+
+    @abstractmethod
+    def hour_totals(self, env_key: int) -> dict[tuple[int, int], tuple[int, ...]]:
+        """The environment's hourly rollups summed per (hour, tier): `USAGE_MEASURES`, for
+        the keys where one of them is not zero."""
 
     # -- maintenance -----------------------------------------------------------------------
     @abstractmethod

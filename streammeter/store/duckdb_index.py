@@ -18,12 +18,20 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from streammeter.index.common import KINDS, TRACKS, PlaylistRef, unique
+from streammeter.index.common import PlaylistRef
 from streammeter.index.entry import IndexObject, Rendition
 from streammeter.index.patterns import UrlPattern, validate_pattern
 from streammeter.model.times import US_PER_SECOND, now_us
+from streammeter.store.index_rows import (
+    SUMMARY_KEYS,
+    WHOLE_FILE,
+    checked_entries,
+    duration_parts,
+    object_from_row,
+    rendition_details,
+    rendition_from_row,
+)
 
-WHOLE_FILE = -1
 _OBJECT_COLUMNS = (
     "path, byte_start, asset_id, rendition_id, kind, duration_num, duration_den, byte_length, "
     "live, media_sequence, part_index"
@@ -36,24 +44,6 @@ _names_lock = threading.Lock()
 def _view_name(prefix: str) -> str:
     with _names_lock:
         return f"{prefix}_{next(_names)}"
-
-
-def _object(row: tuple[Any, ...], fractions: dict[tuple[int, int], Fraction]) -> IndexObject:
-    path, start, asset, rendition, kind, num, den, length, live, sequence, part = row
-    duration = None
-    if num is not None:
-        duration = fractions.get((num, den))
-        if duration is None:
-            duration = fractions[(num, den)] = Fraction(num, den)
-    return IndexObject(
-        path, asset, rendition, kind, duration, None if start == WHOLE_FILE else start, length,
-        bool(live), sequence, part,
-    )  # fmt: skip
-
-
-def _rendition(row: tuple[Any, ...]) -> Rendition:
-    rendition_id, track, width, height, bandwidth, iframe = row
-    return Rendition(rendition_id, track, width, height, bandwidth, bool(iframe))
 
 
 class DuckDBIndexMixin:
@@ -78,19 +68,8 @@ class DuckDBIndexMixin:
         *,
         playlists: Sequence[PlaylistRef] = (),
     ) -> int:
-        if not asset_id:
-            raise ValueError("an asset id is required")
-        objects = unique(objects)
-        for obj in objects:
-            if obj.kind not in KINDS:
-                raise ValueError(f"{obj.path}: unknown object kind {obj.kind!r}")
-            if not obj.path.startswith("/"):
-                raise ValueError(f"{obj.path!r} is not an absolute URL path")
-        latest: dict[str, Rendition] = {}
-        for rendition in renditions:
-            if rendition.track not in TRACKS:
-                raise ValueError(f"{rendition.rendition_id}: unknown track {rendition.track!r}")
-            latest.setdefault(rendition.rendition_id, rendition)
+        kept, objects = checked_entries(asset_id, renditions, objects)
+        latest = {r.rendition_id: r for r in kept}
         refs = {ref.path: ref for ref in playlists}
         updated = now_us() // US_PER_SECOND
         rendition_table = pa.table({
@@ -101,7 +80,7 @@ class DuckDBIndexMixin:
             "bandwidth": pa.array([r.bandwidth for r in latest.values()], pa.int64()),
             "iframe": pa.array([r.iframe for r in latest.values()], pa.bool_()),
         })  # fmt: skip
-        durations = [obj.duration for obj in objects]
+        durations = [duration_parts(obj.duration) for obj in objects]
         object_table = pa.table({
             "path": pa.array([o.path for o in objects], pa.string()),
             "byte_start": pa.array(
@@ -110,12 +89,8 @@ class DuckDBIndexMixin:
             ),
             "rendition_id": pa.array([o.rendition_id for o in objects], pa.string()),
             "kind": pa.array([o.kind for o in objects], pa.string()),
-            "duration_num": pa.array(
-                [None if d is None else Fraction(d).numerator for d in durations], pa.int64()
-            ),
-            "duration_den": pa.array(
-                [None if d is None else Fraction(d).denominator for d in durations], pa.int64()
-            ),
+            "duration_num": pa.array([num for num, _ in durations], pa.int64()),
+            "duration_den": pa.array([den for _, den in durations], pa.int64()),
             "byte_length": pa.array([o.byte_length for o in objects], pa.int64()),
             "live": pa.array([o.live for o in objects], pa.bool_()),
             "media_sequence": pa.array([o.media_sequence for o in objects], pa.int64()),
@@ -181,7 +156,7 @@ class DuckDBIndexMixin:
         found: dict[str, list[IndexObject]] = {}
         fractions: dict[tuple[int, int], Fraction] = {}
         for row in rows:
-            found.setdefault(row[0], []).append(_object(row, fractions))
+            found.setdefault(row[0], []).append(object_from_row(row, fractions))
         return found
 
     def renditions(self, env_key: int, asset_id: str) -> list[Rendition]:
@@ -194,7 +169,7 @@ class DuckDBIndexMixin:
             )
             .fetchall()
         )
-        return [_rendition(row) for row in rows]
+        return [rendition_from_row(row) for row in rows]
 
     def rendition_map(
         self, env_key: int, keys: Sequence[tuple[str, str]]
@@ -217,7 +192,7 @@ class DuckDBIndexMixin:
             .fetchall()
         )
         del wanted_keys
-        return {(row[0], row[1]): _rendition(row[1:]) for row in rows}
+        return {(row[0], row[1]): rendition_from_row(row[1:]) for row in rows}
 
     def playlist_refs(
         self, env_key: int, paths: Sequence[str]
@@ -299,54 +274,21 @@ class DuckDBIndexMixin:
             )
             .fetchall()
         )
-        keys = (
-            "asset_id",
-            "renditions",
-            "objects",
-            "segments",
-            "parts",
-            "manifests",
-            "live",
-            "updated_at",
-        )
-        summary = [dict(zip(keys, row, strict=True)) for row in rows]
+        summary = [dict(zip(SUMMARY_KEYS, row, strict=True)) for row in rows]
         if asset_id is not None:
             for entry in summary:
                 entry["rendition_details"] = self._rendition_details(env_key, asset_id)
         return summary
 
     def _rendition_details(self, env_key: int, asset_id: str) -> list[dict[str, Any]]:
-        cur = self._cursor()
-        known = {r.rendition_id: r for r in self.renditions(env_key, asset_id)}
-        rows = cur.execute(
-            "SELECT rendition_id, kind, duration_num, duration_den FROM index_objects "
-            "WHERE env_key = ? AND asset_id = ? AND rendition_id IS NOT NULL "
-            "AND (kind IN ('segment', 'part', 'subtitle') OR duration_num IS NOT NULL)",
-            [env_key, asset_id],
-        ).fetchall()
-        totals: dict[str, dict[str, Any]] = {
-            rid: {"segments": 0, "parts": 0, "seconds": Fraction(0)} for rid in known
-        }
-        for rid, kind, num, den in rows:
-            entry = totals.setdefault(rid, {"segments": 0, "parts": 0, "seconds": Fraction(0)})
-            if kind == "part":
-                entry["parts"] += 1
-                continue
-            entry["segments"] += 1
-            if num is not None:
-                entry["seconds"] += Fraction(num, den)
-        details = []
-        for rid in sorted(totals):
-            rendition = known.get(rid)
-            details.append({
-                "rendition_id": rid,
-                "track": rendition.track if rendition else None,
-                "width": rendition.width if rendition else None,
-                "height": rendition.height if rendition else None,
-                "bandwidth": rendition.bandwidth if rendition else None,
-                "iframe": rendition.iframe if rendition else False,
-                "segments": totals[rid]["segments"],
-                "parts": totals[rid]["parts"],
-                "seconds": round(float(totals[rid]["seconds"]), 6),
-            })  # fmt: skip
-        return details
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT rendition_id, kind, duration_num, duration_den FROM index_objects "
+                "WHERE env_key = ? AND asset_id = ? AND rendition_id IS NOT NULL "
+                "AND (kind IN ('segment', 'part', 'subtitle') OR duration_num IS NOT NULL)",
+                [env_key, asset_id],
+            )
+            .fetchall()
+        )
+        return rendition_details(self.renditions(env_key, asset_id), rows)

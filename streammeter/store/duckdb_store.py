@@ -27,6 +27,7 @@ from streammeter.store.attribution import (
     ASSET_LEVELS,
     LEVELS,
     MINUTE_RETENTION_DAYS,
+    ROLLING_TABLE,
     asset_rollup_insert_sql,
     attributed_sql,
     rollup_insert_sql,
@@ -44,6 +45,7 @@ from streammeter.store.base import (
     TokenInfo,
     UsageRow,
 )
+from streammeter.store.duckdb_dump import DuckDBDumpMixin
 from streammeter.store.duckdb_index import DuckDBIndexMixin
 from streammeter.store.duckdb_usage import DuckDBUsageMixin
 from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
@@ -110,28 +112,31 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _usage_scan(level: str, sign: int) -> str:
-    """SELECT (asset_key, total, t1..t5) of one signed part of a delivery-usage window, with
-    `env_key = ? AND bucket >= ? AND bucket < ?` to bind; hours come from the narrow
-    usage_hour rows, longer buckets from the per-asset rollups."""
+def _usage_scan(level: str, sign: int, *, every_env: bool = False) -> str:
+    """SELECT (env_key, asset_key, total, t1..t5) of one signed part of a delivery-usage
+    window, with `env_key = ?` (unless `every_env`) and `bucket >= ? AND bucket < ?` to bind
+    (the rolling level has no buckets); hours come from the narrow usage_hour rows, longer
+    buckets and the rolling window from the per-asset rollups."""
     neg = "-" if sign < 0 else ""
+    env = "TRUE" if every_env else "env_key = ?"
     if level == "hour":
         tiers = ", ".join(
             f"{neg}CASE WHEN tier = {code} THEN delivered_us END AS t{code}" for code in range(1, 6)
         )
         return (
-            f"SELECT asset_key, {neg}delivered_us AS total, {tiers} FROM usage_hour "
-            "WHERE env_key = ? AND bucket >= ? AND bucket < ? AND tier > 0 "
+            f"SELECT env_key, asset_key, {neg}delivered_us AS total, {tiers} FROM usage_hour "
+            f"WHERE {env} AND bucket >= ? AND bucket < ? AND tier > 0 "
             "AND asset_key IS NOT NULL"
         )
     tiers = ", ".join(f"{neg}t{code}_us AS t{code}" for code in range(1, 6))
+    buckets = "" if level == "rolling" else " AND bucket >= ? AND bucket < ?"
     return (
-        f"SELECT asset_key, {neg}total_us AS total, {tiers} FROM asset_usage_{level} "
-        "WHERE env_key = ? AND bucket >= ? AND bucket < ?"
+        f"SELECT env_key, asset_key, {neg}total_us AS total, {tiers} FROM asset_usage_{level} "
+        f"WHERE {env}{buckets}"
     )
 
 
-class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
+class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDumpMixin, Store):
     def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         try:
@@ -467,6 +472,9 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             cur.execute(rollup_insert_sql(table, "attributed", sign))
         for table in ASSET_ROLLUP_TABLES:
             cur.execute(asset_rollup_insert_sql(table, "attributed", sign))
+        lo, hi = cur.execute("SELECT start_hour, end_hour FROM rolling_window").fetchone()
+        if lo < hi:
+            cur.execute(asset_rollup_insert_sql(ROLLING_TABLE, "attributed", sign, hours=(lo, hi)))
         DuckDBUsageMixin._record_changes(
             cur, "attributed", sign, absolute=source == "rebuild_source"
         )
@@ -599,6 +607,25 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
         offset: int = 0,
     ) -> tuple[list[UsageRow], int]:
         cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")  # one snapshot: the rolling window and its rows
+        try:
+            return self._delivery_usage(
+                cur, env_key, start_hour, end_hour, asset_id, live_stream_id, limit, offset
+            )
+        finally:
+            cur.execute("COMMIT")
+
+    def _delivery_usage(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        env_key: int,
+        start_hour: int,
+        end_hour: int,
+        asset_id: str | None,
+        live_stream_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[UsageRow], int]:
         key_filter, key_params = "", []
         if asset_id is not None:
             row = cur.execute(
@@ -608,10 +635,11 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             if row is None:
                 return [], 0
             key_filter, key_params = " AND asset_key = ?", [row[0]]
+        rolling = cur.execute("SELECT start_hour, end_hour FROM rolling_window").fetchone()
         scans, params = [], []
-        for level, lo, hi, sign in signed_cover(start_hour, end_hour, hour_of(now_us())):
+        for level, lo, hi, sign in signed_cover(start_hour, end_hour, hour_of(now_us()), rolling):
             scans.append(_usage_scan(level, sign) + key_filter)
-            params += [env_key, lo, hi, *key_params]
+            params += [env_key, *([] if level == "rolling" else [lo, hi]), *key_params]
         if not scans:
             return [], 0
         live_filter = ""
@@ -655,7 +683,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
         names = [d[0] for d in result.description]
         rows = result.fetchall()
         if not rows:
-            total = self._count_usage_rows(sql, params) if offset else 0
+            total = self._count_usage_rows(cur, sql, params) if offset else 0
             return [], total
         usage = []
         for row in rows:
@@ -664,9 +692,10 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             usage.append(UsageRow(asset=asset, tiers_us=tiers, total_us=int(row[5])))
         return usage, int(rows[0][6])
 
-    def _count_usage_rows(self, sql: str, params: list[Any]) -> int:
+    @staticmethod
+    def _count_usage_rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
         """total_row_count for a page past the end: same query, first page."""
-        row = self._cursor().execute(sql, [*params[:-2], 1, 0]).fetchone()
+        row = cur.execute(sql, [*params[:-2], 1, 0]).fetchone()
         return int(row[6]) if row else 0
 
     def rollup_snapshot(self, table: str = "usage_hour") -> list[tuple[Any, ...]]:
@@ -686,7 +715,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
     # -- maintenance -----------------------------------------------------------------------
     def rebuild(self) -> None:
         with self._transaction() as cur:
-            for table in ROLLUP_TABLES + ASSET_ROLLUP_TABLES:
+            for table in (*ROLLUP_TABLES, *ASSET_ROLLUP_TABLES, ROLLING_TABLE):
                 cur.execute(f"DELETE FROM {table}")
             cur.execute(
                 "CREATE OR REPLACE TEMP TABLE rebuild_source AS "
@@ -710,7 +739,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
                 cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
             sums = ", ".join(f"sum({m})::BIGINT AS {m}" for m in _ASSET_MEASURES)
             nonzero = " OR ".join(f"sum({m}) <> 0" for m in _ASSET_MEASURES)
-            for table in ASSET_ROLLUP_TABLES:
+            for table in (*ASSET_ROLLUP_TABLES, ROLLING_TABLE):
                 cur.execute(
                     f"CREATE OR REPLACE TEMP TABLE compacted AS "
                     f"SELECT env_key, bucket, asset_key, {sums} FROM {table} "
@@ -721,6 +750,32 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, Store):
             cur.execute("DROP TABLE compacted")
             oldest_minute = (now_us() // 60_000_000) - MINUTE_RETENTION_DAYS * 24 * 60
             cur.execute("DELETE FROM usage_minute WHERE bucket < ?", [oldest_minute])
+
+    def rolling_window(self) -> tuple[int, int]:
+        row = self._cursor().execute("SELECT start_hour, end_hour FROM rolling_window").fetchone()
+        return int(row[0]), int(row[1])
+
+    def set_rolling_window(self, start_hour: int, end_hour: int) -> bool:
+        if self.rolling_window() == (start_hour, end_hour):
+            return False
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM asset_usage_rolling")
+            cur.execute("UPDATE rolling_window SET start_hour = ?, end_hour = ?",
+                        [start_hour, end_hour])  # fmt: skip
+            parts = signed_cover(start_hour, end_hour, hour_of(now_us()))
+            if not parts:
+                return True
+            scans = " UNION ALL ".join(_usage_scan(level, sign, every_env=True)
+                                       for level, _, _, sign in parts)  # fmt: skip
+            sums = ", ".join(f"sum({c})::BIGINT" for c in ("total", "t1", "t2", "t3", "t4", "t5"))
+            cur.execute(
+                f"INSERT INTO asset_usage_rolling SELECT env_key, 0, asset_key, {sums} "
+                f"FROM ({scans}) GROUP BY env_key, asset_key "
+                "HAVING sum(total) <> 0 OR sum(t1) <> 0 OR sum(t2) <> 0 OR sum(t3) <> 0 "
+                "OR sum(t4) <> 0 OR sum(t5) <> 0 ORDER BY env_key, asset_key",
+                [bound for _, lo, hi, _ in parts for bound in (lo, hi)],
+            )
+        return True
 
 
 class _DuckDBImport(ImportSessionBase):

@@ -173,3 +173,14 @@ CREATE TABLE IF NOT EXISTS asset_usage_month (
     total_us BIGINT NOT NULL, t1_us BIGINT NOT NULL, t2_us BIGINT NOT NULL,
     t3_us BIGINT NOT NULL, t4_us BIGINT NOT NULL, t5_us BIGINT NOT NULL
 );
+-- The same per-asset sums over one interval of hours, `rolling_window` (the widest Mux window,
+-- advanced hourly by the server: docs/design/rollups.md); `bucket` is always 0.
+CREATE TABLE IF NOT EXISTS asset_usage_rolling (
+    env_key INTEGER NOT NULL, bucket INTEGER NOT NULL, asset_key INTEGER NOT NULL,
+    total_us BIGINT NOT NULL, t1_us BIGINT NOT NULL, t2_us BIGINT NOT NULL,
+    t3_us BIGINT NOT NULL, t4_us BIGINT NOT NULL, t5_us BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rolling_window (
+    id INTEGER PRIMARY KEY, start_hour INTEGER NOT NULL, end_hour INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO rolling_window VALUES (1, 0, 0);

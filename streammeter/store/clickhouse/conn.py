@@ -10,7 +10,7 @@ are not thread safe).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -82,16 +82,17 @@ def literal(value: Any) -> str:
 
 
 def substitute(sql: str, params: Mapping[str, Any] | None) -> str:
-    if not params:
-        return sql
-    return sql % {name: literal(value) for name, value in params.items()}
+    """`sql` with `%(name)s` replaced by literals. Always %-formatted, so a literal `%` in the
+    text is written `%%` (as `in_list` writes the values it inlines)."""
+    return sql % {name: literal(value) for name, value in (params or {}).items()}
 
 
 def in_list(values: Sequence[Any]) -> str:
-    """`(v1, v2, ...)` for `x IN ...`; an impossible list when empty."""
+    """`(v1, v2, ...)` for `x IN ...`, to inline into SQL text; an impossible list when
+    empty."""
     if not values:
         return "(NULL)"
-    return "(" + ", ".join(literal(v) for v in values) + ")"
+    return "(" + ", ".join(literal(v) for v in values).replace("%", "%%") + ")"
 
 
 class Connection(Protocol):
@@ -131,6 +132,15 @@ class DriverConnection:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+
+    def iterate(
+        self, sql: str, params: Mapping[str, Any] | None = None, block_rows: int = 65_536
+    ) -> Iterator[tuple]:
+        """The rows of a SELECT as the server streams them (blocks of `block_rows`): memory
+        does not grow with the result. The connection runs nothing else meanwhile."""
+        return self._client.execute_iter(
+            substitute(sql, params), settings={"max_block_size": block_rows}
+        )
 
     def close(self) -> None:
         self._client.disconnect()

@@ -127,14 +127,76 @@ CORE_TABLES: tuple[Table, ...] = (
     _rollup("usage_month", "toYear(toDateTime(toInt64(bucket) * 3600, 'UTC'))"),
 )  # fmt: skip
 
-# The URL index (store/clickhouse/index.py).
-INDEX_TABLES: tuple[Table, ...] = ()
+# The URL index (store/clickhouse/index.py). Every registration writes its rows under one
+# `version` (per environment, increasing, taken under its lock) and is visible once its
+# `index_versions` row with `done = 1` exists; the current row of a key is the highest
+# committed version (`ORDER BY version DESC LIMIT 1 BY key`), exact before merges.
+INDEX_TABLES: tuple[Table, ...] = (
+    Table("index_versions", "env_key Int32, version Int64, done UInt8",
+          "MergeTree", "(env_key, version)", "env_key"),
+    Table("index_renditions",
+          "env_key Int32, asset_id String, rendition_id String, track String, "
+          "width Nullable(Int32), height Nullable(Int32), bandwidth Nullable(Int64), "
+          "iframe UInt8, updated_at Int64, version Int64",
+          "ReplacingMergeTree(version)", "(env_key, asset_id, rendition_id)",
+          "cityHash64(env_key, asset_id)"),
+    # byte_start -1: the whole file. Sharded by path: a lookup's versions are on one shard.
+    Table("index_objects",
+          "env_key Int32, path String, byte_start Int64, asset_id String, "
+          "rendition_id Nullable(String), kind String, duration_num Nullable(Int64), "
+          "duration_den Nullable(Int64), byte_length Nullable(Int64), live UInt8, "
+          "media_sequence Nullable(Int64), part_index Nullable(Int32), updated_at Int64, "
+          "version Int64",
+          "ReplacingMergeTree(version)", "(env_key, path, byte_start)",
+          "cityHash64(env_key, path)"),
+    Table("index_playlists",
+          "env_key Int32, path String, asset_id String, rendition_id String, role String, "
+          "version Int64",
+          "ReplacingMergeTree(version)", "(env_key, path)", "cityHash64(env_key, path)"),
+    # Ids from one sequence for the whole store (max + 1 under a global lock); a deleted
+    # pattern keeps a row with `deleted = 1` (so its id is never given again).
+    Table("url_patterns",
+          "pattern_id Int64, env_key Int32, regex String, attributes String, "
+          "created_at Int64, deleted UInt8",
+          "ReplacingMergeTree(deleted)", "(env_key, pattern_id)", "env_key"),
+)  # fmt: skip
 
 # The Wowza family: accounts' settings, keys, delivery targets (store/clickhouse/wowza.py).
-WOWZA_TABLES: tuple[Table, ...] = ()
+# Settings and targets are replaced by newer versions: the current row is the highest one.
+WOWZA_TABLES: tuple[Table, ...] = (
+    Table("account_settings",
+          "account_id String, bill_anchor String, cycle_months Int32, updated_at Int64, "
+          "version Int64",
+          "ReplacingMergeTree(version)", "account_id", "cityHash64(account_id)"),
+    Table("legacy_keys",
+          "access_key String, api_key String, account_id String, created_at Int64",
+          "MergeTree", "access_key", "cityHash64(access_key)"),
+    # `seq`: the version that first added the target (the order targets are listed in);
+    # hosts, cidrs, user_agents: JSON arrays of strings.
+    Table("delivery_targets",
+          "env_key Int32, target_id String, name String, is_primary UInt8, "
+          "hosts String, cidrs String, user_agents String, "
+          "created_at Int64, seq Int64, version Int64",
+          "ReplacingMergeTree(version)", "(env_key, target_id)", "env_key"),
+)  # fmt: skip
 
 # Revisions and the change feed of the native usage API (store/clickhouse/usage.py).
-USAGE_TABLES: tuple[Table, ...] = ()
+USAGE_TABLES: tuple[Table, ...] = (
+    # The revision counter: `done = 0` when a revision is taken (under the `revisions` lock),
+    # `done = 1` once its hours are written. The next revision is above every row.
+    Table("usage_revisions", "revision Int64, done UInt8, at Int64",
+          "MergeTree", "revision", "revision"),
+    # Versions of each hour's revision and fingerprint (groupBitXor of its rollup rows'
+    # hashes); the current one is the highest revision.
+    Table("hour_revisions",
+          "env_key Int32, hour Int32, revision Int64, fingerprint UInt64, changed_at Int64",
+          "ReplacingMergeTree(revision)", "(env_key, hour)", "env_key"),
+    # A write that changes rollups of hours [lo_hour, hi_hour): `done = 0` before its rollups,
+    # `done = 1` after its revisions; `recover` finishes the others.
+    Table("revision_intents",
+          "env_key Int32, intent_id String, lo_hour Int32, hi_hour Int32, done UInt8, at Int64",
+          "MergeTree", "(env_key, intent_id)", "env_key"),
+)  # fmt: skip
 
 TABLES = CORE_TABLES + INDEX_TABLES + WOWZA_TABLES + USAGE_TABLES
 

@@ -42,19 +42,22 @@ _TIER_OF_RESOLUTION = (
 )
 
 
-def attributed_sql(where: str) -> str:
+def attributed_sql(where: str, carry: tuple[str, ...] = ()) -> str:
     """SELECT of (env_key, hour, ts_us, target_key, additional_target, asset_key,
     live_stream_key, tier, live, seconds_us, bytes, origin) over the records matching `where`
-    (committed ones only). Parameter `envs`: the environments involved."""
+    (committed ones only). Parameter `envs`: the environments involved. `carry`: record
+    columns passed through unchanged as `carried_<name>` (explain: receipt and line)."""
+    picked = "".join(f", {name} AS carried_{name}" for name in carry)
+    passed = "".join(f", carried_{name}" for name in carry)
     records = (
         "SELECT env_key, hour, ts_us, target_key, additional_target, asset_key, "
         "live_stream_key AS rec_live_stream_key, ifNull(playback_id, '') AS pb_id, kind, "
-        "track, tier_hint, live, earned_us, bytes, origin "
+        f"track, tier_hint, live, earned_us, bytes, origin{picked} "
         f"FROM records WHERE env_key IN %(envs)s AND ({where}) AND {COMMITTED}"
     )
     with_playback = f"""
         SELECT env_key, hour, ts_us, target_key, additional_target, rec_live_stream_key,
-               kind, track, tier_hint, live, earned_us, bytes, origin,
+               kind, track, tier_hint, live, earned_us, bytes, origin{passed},
                if(asset_key != 0, asset_key, pb_asset_key) AS eff_asset_key
         FROM ({records}) AS r
         ANY LEFT JOIN (
@@ -75,7 +78,7 @@ def attributed_sql(where: str) -> str:
                    ifNull(tier_hint, {_TIER_OF_RESOLUTION}))) AS tier,
                live,
                if(track = 'audio' AND a_tier != 'audio-only', 0, earned_us) AS seconds_us,
-               bytes, origin
+               bytes, origin{passed}
         FROM ({with_playback}) AS rp
         ANY LEFT JOIN (
             SELECT env_key, asset_key AS eff_asset_key, live_stream_key AS a_live_stream_key,

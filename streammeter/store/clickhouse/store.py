@@ -51,6 +51,7 @@ from streammeter.store.clickhouse.conn import (
     DriverConnection,
     in_list,
 )
+from streammeter.store.clickhouse.dump import ClickHouseDumpMixin
 from streammeter.store.clickhouse.index import ClickHouseIndexMixin
 from streammeter.store.clickhouse.lock import WriterLock
 from streammeter.store.clickhouse.schema import ROLLUP_TABLES, SCHEMA_VERSION, ddl
@@ -110,7 +111,9 @@ def _duration_us(record: DeliveryRecord) -> int | None:
     return quotient
 
 
-class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsageMixin, Store):
+class ClickHouseStore(
+    ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsageMixin, ClickHouseDumpMixin, Store
+):
     """`clickhouse://user:pass@host:9000/database[?cluster=NAME]`, or `chdb` (tests)."""
 
     def __init__(
@@ -213,6 +216,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
             self._set_meta("schema_version", str(SCHEMA_VERSION))
         if existing is None:
             self._set_meta("cluster", cluster or "")
+        self._migrate_wowza()
         return done
 
     def _existing_cluster(self) -> str | None:
@@ -278,12 +282,6 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
         if self._chdb is not None:
             self._chdb.close()
             self._chdb = None
-
-    def _not_yet(self, name: str) -> NotImplementedError:
-        return NotImplementedError(
-            f"ClickHouseStore.{name} is not implemented yet (docs/design/clickhouse.md, "
-            "'What remains'); use the DuckDB store for it"
-        )
 
     # -- environments and tokens -----------------------------------------------------------
     def create_environment(self, name: str, account_id: str | None = None) -> Environment:
@@ -444,6 +442,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
             lock.verify()
             change = secrets.token_hex(8)
             if affected:
+                intent = self._revision_intent(env_key, where)
                 self._catalog_change(env_key, change, done=False)
                 self._apply_rollups(env_key, where, {}, sign=-1)
             version = self._next_version(env_key)
@@ -477,6 +476,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
             )
             if affected:
                 self._apply_rollups(env_key, where, {}, sign=1)
+                self._record_revisions(intent)
                 self._catalog_change(env_key, change, done=True)
         return len(latest)
 
@@ -708,9 +708,11 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
             raise
         try:
             envs = tuple(env_keys) or (0,)
+            intents = [self._revision_intent(key) for key in env_keys]
             for table in ROLLUP_TABLES:
                 self._q(retract_all_sql(table))
                 self._q(rollup_insert_sql(table, "1", 1), {"envs": envs})
+            self._record_revisions(*intents)
         finally:
             for lock in reversed(locks):
                 lock.release()
@@ -721,6 +723,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
         but did not record them as rolled up, by recomputing the buckets their records touch.
         A catalog change interrupted between its retraction and its re-assertion is repaired
         by recomputing the environment's rollups from its records and the current catalog.
+        Then the revisions of the writes that changed rollups without recording them.
         Returns the number of imports and catalog changes repaired."""
         changes = [row[0] for row in self._q(
             "SELECT change_id FROM catalog_changes WHERE env_key = %(e)s "
@@ -745,6 +748,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
                     "receipts_rolled_up", ["env_key", "receipt_id", "done_at"],
                     [(env_key, rid, _now_s()) for rid in ids],
                 )  # fmt: skip
+            self._finish_intents(env_key)
             return len(ids) + len(changes)
         span = self._q(
             f"SELECT min(hour), max(hour), count() FROM records WHERE env_key = %(e)s "
@@ -772,6 +776,7 @@ class ClickHouseStore(ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsag
             "receipts_rolled_up", ["env_key", "receipt_id", "done_at"],
             [(env_key, rid, _now_s()) for rid in ids],
         )  # fmt: skip
+        self._finish_intents(env_key)
         return len(ids)
 
     def repair(self) -> int:
@@ -973,6 +978,7 @@ class _ClickHouseImport(ImportSessionBase):
             return self._earlier
         store = self._store
         receipt = self._receipt(store._environment_id(self._env_key), counts)
+        intent = store._import_intent(self._env_key, receipt)  # before the commit point
         if self._quarantine:
             store._conn.insert("quarantine", ["receipt_id", "line_no", "reason", "raw"],
                                self._quarantine)  # fmt: skip
@@ -987,6 +993,7 @@ class _ClickHouseImport(ImportSessionBase):
             store._apply_rollups(
                 self._env_key, "receipt_id = %(rid)s", {"rid": self.receipt_id}, sign=1
             )
+        store._record_revisions(intent)
         store._conn.insert(
             "receipts_rolled_up", ["env_key", "receipt_id", "done_at"],
             [(self._env_key, self.receipt_id, _now_s())],
