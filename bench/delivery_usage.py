@@ -17,6 +17,14 @@
 3. Imports a generated NDJSON file into fresh stores, once maintaining all three rollup levels
    and once only `usage_hour`, and prints records/s for both and the slowdown.
 
+With `--clickhouse URL|auto` (`auto`: the two-shard loopback cluster of
+scripts/clickhouse-cluster.sh, started for the run in a temp dir and stopped at the end, also on
+errors, Ctrl+C and SIGTERM), the same data is loaded into a fresh ClickHouse database (catalog
+with the ClickHouse store's entity keys, usage_hour/day/month), the ClickHouse store's
+delivery_usage and a naive ClickHouse GROUP BY over usage_hour are timed on the same pages and
+checked equal to each other and to DuckDB's pages, and printed beside DuckDB's numbers; the
+NDJSON file is also imported into a fresh ClickHouse store. Databases are dropped after use.
+
 Percentiles are nearest-rank over the timed runs (p99 of fewer than 100 runs is the slowest).
 All randomness is DuckDB `hash()` / `random.Random` of fixed seeds: a parameter set always
 produces the same data with the same DuckDB version (which is part of the cache key).
@@ -33,12 +41,18 @@ import os
 import platform
 import random
 import re
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -46,8 +60,10 @@ from typing import Any
 
 import duckdb
 
+from streammeter.config import Settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
+from streammeter.query.delivery_usage import widest_window
 from streammeter.query.windows import signed_cover
 from streammeter.store import duckdb_store, open_store
 from streammeter.store.attribution import ASSET_LEVELS, LEVELS
@@ -445,6 +461,8 @@ class QueryResult:
     total_row_count: int
     ours_ms: list[float] = field(repr=False)
     naive_ms: list[float] = field(repr=False)
+    #: The page both queries returned (compared with the other engine's).
+    page: Page | None = field(default=None, repr=False, compare=False)
 
     @property
     def ours_p50(self) -> float:
@@ -473,7 +491,9 @@ class QueryResult:
         }  # fmt: skip
 
 
-def _check(w: Window, offset: int, mine: Page, theirs: Page) -> None:
+def _check(
+    w: Window, offset: int, mine: Page, theirs: Page, names: tuple[str, str] = ("ours", "naive")
+) -> None:
     if mine != theirs:
         rows_a, total_a = mine
         rows_b, total_b = theirs
@@ -481,13 +501,13 @@ def _check(w: Window, offset: int, mine: Page, theirs: Page) -> None:
             (i for i, (a, b) in enumerate(zip(rows_a, rows_b, strict=False)) if a != b), None
         )
         detail = (
-            f"first differing row {first}: ours {rows_a[first]} naive {rows_b[first]}"
+            f"first differing row {first}: {names[0]} {rows_a[first]} {names[1]} {rows_b[first]}"
             if (first is not None)
             else f"{len(rows_a)} vs {len(rows_b)} rows"
         )
         raise BenchmarkMismatch(
-            f"window {w.name} [{w.start}, {w.end}) offset {offset}: ours and naive differ "
-            f"(total_row_count {total_a} vs {total_b}; {detail})"
+            f"window {w.name} [{w.start}, {w.end}) offset {offset}: {names[0]} and {names[1]} "
+            f"differ (total_row_count {total_a} vs {total_b}; {detail})"
         )
     if offset == 0 and not mine[0]:
         raise BenchmarkMismatch(f"window {w.name}: page 1 is empty; the data set is wrong")
@@ -528,18 +548,30 @@ def _time_window(
         mine, ours_ms = _timed(lambda o=offset: ours(store, env_key, w, o), repeat)
         theirs, naive_ms = _timed(lambda o=offset: naive(con, env_key, w, o), naive_repeat)
         _check(w, offset, mine, theirs)
-        results.append(QueryResult(w.name, offset, mine[1], ours_ms, naive_ms))
+        results.append(QueryResult(w.name, offset, mine[1], ours_ms, naive_ms, mine))
     return results
 
 
-def window_reads(con: duckdb.DuckDBPyConnection, env_key: int, w: Window) -> list[tuple[str, int]]:
+def advance_rolling_window(store: DuckDBStore) -> tuple[int, int]:
+    """The rolling window where the server would keep it at "now" (DATA_END_HOUR)."""
+    window = widest_window(DATA_END_HOUR * 3600, Settings())
+    with _service_clock(DATA_END_HOUR):
+        store.set_rolling_window(*window)
+    return window
+
+
+def window_reads(
+    con: duckdb.DuckDBPyConnection, env_key: int, w: Window, rolling: tuple[int, int]
+) -> list[tuple[str, int]]:
     """Rows each level contributes to our query for window `w` (naive reads the hour rows)."""
     reads = []
-    for level, lo, hi, sign in signed_cover(w.start, w.end, DATA_END_HOUR):
+    for level, lo, hi, sign in signed_cover(w.start, w.end, DATA_END_HOUR, rolling):
         table = "usage_hour" if level == "hour" else f"asset_usage_{level}"
+        buckets = [] if level == "rolling" else [lo, hi]
         rows = con.execute(
-            f"SELECT count(*) FROM {table} WHERE env_key = ? AND bucket >= ? AND bucket < ?",
-            [env_key, lo, hi],
+            f"SELECT count(*) FROM {table} WHERE env_key = ?"
+            + ("" if level == "rolling" else " AND bucket >= ? AND bucket < ?"),
+            [env_key, *buckets],
         ).fetchone()[0]
         reads.append((f"{'-' if sign < 0 else ''}{table}[{lo},{hi})", rows))
     return reads
@@ -740,6 +772,488 @@ def format_ingest(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- ClickHouse -----------------------------------------------------------------------------
+
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "clickhouse-cluster.sh"
+CLUSTER_NAME = "streammeter"
+#: Rows per insert of the bulk load (one part per partition and shard per insert; ~110 MB).
+LOAD_BLOCK_ROWS = 1_000_000
+#: The rollup tables the ClickHouse store's delivery_usage reads (query/windows.split_window).
+CH_QUERY_TABLES = ("usage_hour", "usage_day", "usage_month")
+
+
+def _free_base() -> int:
+    """A CH_BASE_PORT whose six ports (scripts/clickhouse-cluster.sh) are free on loopback."""
+    for base in range(21000, 40000, 700):
+        try:
+            for port in (base + off for off in (0, 9, 123, 100, 109, 223)):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free ports for the ClickHouse cluster")
+
+
+@contextlib.contextmanager
+def clickhouse_server(spec: str, log: Log = _log) -> Iterator[str]:
+    """The URL of the server to use: `spec` itself, or for `auto` the two-shard loopback cluster
+    of scripts/clickhouse-cluster.sh, started in a temp dir for the duration and stopped (and
+    its data removed) on exit, on errors and on Ctrl+C."""
+    if spec != "auto":
+        yield spec
+        return
+    root = tempfile.mkdtemp(prefix="bench-clickhouse-")
+    base = _free_base()
+    env = {**os.environ, "CH_BASE_PORT": str(base)}
+    try:
+        started = time.perf_counter()
+        # own session: a Ctrl+C reaches us, and we stop the servers
+        done = subprocess.run(
+            [str(CLUSTER_SCRIPT), "start", root], env=env, capture_output=True, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"the ClickHouse cluster did not start:\n{done.stdout}{done.stderr}")
+        log(f"ClickHouse cluster on 127.0.0.1:{base} (+100) in {root} "
+            f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
+        yield f"clickhouse://default@127.0.0.1:{base}/bench?cluster={CLUSTER_NAME}"
+    finally:
+        subprocess.run([str(CLUSTER_SCRIPT), "stop", root], env=env, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        log("ClickHouse cluster stopped")
+
+
+def _fresh_store(url: str, prefix: str) -> Any:
+    """A ClickHouseStore on a new database `<prefix>_<random>` of the server of `url` (same
+    user, cluster and options)."""
+    from streammeter.store.clickhouse import ClickHouseStore
+    from streammeter.store.clickhouse.conn import ClickHouseURL
+
+    parsed = ClickHouseURL.parse(url)
+    return ClickHouseStore(replace(parsed, database=f"{prefix}_{uuid.uuid4().hex[:10]}"))
+
+
+def _drop_store(store: Any) -> None:
+    """Close `store` and drop its database on every node."""
+    nodes = store._nodes()
+    store.close()
+    for host, port in nodes:
+        conn = store._chdb_or(host, port)
+        try:
+            conn.execute(f"DROP DATABASE IF EXISTS {store.database}")
+        finally:
+            conn.close()
+
+
+@dataclass
+class ClickHouseData:
+    url: str
+    database: str
+    cluster: str | None
+    env_key: int
+    rows: dict[str, int]
+    load_s: dict[str, float]
+    parts: dict[str, int]
+    merges_running: int  # background merges still running when the timing started
+
+
+def _numpy_client(store: Any) -> Any:
+    """A clickhouse-driver client with numpy columns, on the store's (first) server: inserts
+    into a Distributed table are split to the shards synchronously."""
+    from clickhouse_driver import Client
+
+    url = store.url
+    return Client(
+        host=url.host, port=url.port, user=url.user, password=url.password,
+        database=store.database, send_receive_timeout=600,
+        settings={"use_numpy": True, "insert_distributed_sync": 1},
+    )  # fmt: skip
+
+
+def load_clickhouse(
+    store: Any, duck: DuckDBStore, duck_env: int, log: Log = _log
+) -> ClickHouseData:
+    """Copy the benchmark data from the DuckDB store into the (empty) ClickHouse store: the
+    environment, the asset catalog (entity keys as the ClickHouse store computes them) and the
+    rollup tables its delivery_usage reads. The rollups stream from DuckDB in Arrow batches of
+    LOAD_BLOCK_ROWS, inserted as numpy columns (clickhouse-driver, native protocol), DuckDB
+    asset keys mapped to ClickHouse keys by a temp table. (Measured on 5 M rows: ~0.8 M
+    rows/s, bound by the servers; CSV through clickhouse-client: ~0.36 M rows/s.)"""
+    import pyarrow as pa
+
+    from streammeter.store.clickhouse.schema import MEASURES, ROLLUP_KEY
+    from streammeter.store.clickhouse.store import entity_key
+
+    load_s: dict[str, float] = {}
+    started = time.perf_counter()
+    env_key = store.create_environment("bench", "acct_bench").env_key
+    con = duck._cursor()
+    pairs = con.execute(
+        "SELECT asset_key, asset_id FROM assets WHERE env_key = ? ORDER BY asset_key", [duck_env]
+    ).fetchall()
+    mapping = pa.table({
+        "asset_key": pa.array([k for k, _ in pairs], pa.int64()),
+        "ch_key": pa.array([entity_key(env_key, "asset", a) for _, a in pairs], pa.int64()),
+    })  # fmt: skip
+    con.register("bench_ch_keys_arrow", mapping)
+    con.execute("CREATE OR REPLACE TEMP TABLE bench_ch_keys AS SELECT * FROM bench_ch_keys_arrow")
+    con.unregister("bench_ch_keys_arrow")
+    store._conn.insert(
+        "entity_keys", ["env_key", "kind", "external_id", "entity_key"],
+        [(env_key, "asset", asset_id, entity_key(env_key, "asset", asset_id))
+         for _, asset_id in pairs],
+    )  # fmt: skip
+    catalog = con.execute(
+        f"SELECT m.ch_key, {', '.join('a.' + c for c in ASSET_COLUMNS)}, a.updated_at "
+        "FROM assets a JOIN bench_ch_keys m USING (asset_key) WHERE a.env_key = ? "
+        "ORDER BY a.asset_key",
+        [duck_env],
+    ).fetchall()
+    store._conn.insert(
+        "assets",
+        ["env_key", "asset_key", *ASSET_COLUMNS, "live_stream_key", "updated_at", "version"],
+        [(env_key, row[0], *row[1:-1], 0, row[-1], 1) for row in catalog],
+    )
+    load_s["catalog"] = time.perf_counter() - started
+    log(f"ClickHouse {store.database}: catalog of {len(catalog):,} assets "
+        f"({load_s['catalog']:.1f} s)")  # fmt: skip
+    columns = [*ROLLUP_KEY, *MEASURES]
+    expressions = {
+        "env_key": f"{int(env_key)}::INTEGER",
+        "asset_key": "coalesce(m.ch_key, 0)",
+        # the bench data has neither live streams nor targets (DuckDB keys would need mapping)
+        "live_stream_key": "0::BIGINT",
+        "target_key": "0::BIGINT",
+        "live": "u.live::UTINYINT",
+    }
+    check = con.execute(
+        "SELECT count(*) FILTER (WHERE live_stream_key IS NOT NULL OR target_key IS NOT NULL) "
+        "FROM usage_hour WHERE env_key = ?",
+        [duck_env],
+    ).fetchall()[0][0]
+    if check:
+        raise BenchmarkMismatch("the bench data has live stream or target keys: not mapped")
+    rows: dict[str, int] = {}
+    client = _numpy_client(store)
+    for table in CH_QUERY_TABLES:
+        t0 = time.perf_counter()
+        select = ", ".join(f"{expressions.get(c, 'u.' + c)} AS {c}" for c in columns)
+        reader = con.sql(
+            f"SELECT {select} FROM {table} u LEFT JOIN bench_ch_keys m USING (asset_key) "
+            "WHERE u.env_key = ?",
+            params=[duck_env],
+        ).to_arrow_reader(LOAD_BLOCK_ROWS)
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+        count = 0
+        for batch in reader:  # native columnar blocks: no text on either side
+            arrays = [column.to_numpy(zero_copy_only=False) for column in batch.columns]
+            client.execute(insert, arrays, columnar=True)
+            count += batch.num_rows
+        stored = int(store._q(f"SELECT count() FROM {table}")[0][0])
+        if stored != count:
+            raise BenchmarkMismatch(f"{table}: {count:,} rows sent, {stored:,} stored")
+        rows[table] = stored
+        load_s[table] = time.perf_counter() - t0
+        log(f"  {table}: {stored:,} rows ({load_s[table]:.1f} s, "
+            f"{stored / load_s[table]:,.0f} rows/s)")  # fmt: skip
+    client.disconnect()
+    con.execute("DROP TABLE bench_ch_keys")
+    load_s["merges"], merging = _settle_merges(store)
+    load_s["total"] = time.perf_counter() - started
+    parts = _parts(store)
+    log(f"  loaded in {load_s['total']:.0f} s (waited {load_s['merges']:.0f} s for merges, "
+        f"{merging} still running); active parts {parts}")  # fmt: skip
+    return ClickHouseData(
+        store.url.redacted(), store.database, store.cluster, env_key, rows, load_s, parts,
+        merging,
+    )  # fmt: skip
+
+
+def _node_query(store: Any, sql: str) -> list[list[tuple]]:
+    """`sql` on every node (system tables are per node)."""
+    out = []
+    for host, port in store._nodes():
+        conn = store._chdb_or(host, port)
+        try:
+            out.append(conn.execute(sql, {"d": store.database}))
+        finally:
+            conn.close()
+    return out
+
+
+def _parts(store: Any) -> dict[str, int]:
+    """Active parts of each loaded table, summed over the nodes."""
+    counts: dict[str, int] = {}
+    for rows in _node_query(
+        store,
+        "SELECT table, count() FROM system.parts WHERE database = %(d)s AND active GROUP BY table",
+    ):
+        for table, n in rows:
+            name = table.removesuffix("_local")
+            if name in CH_QUERY_TABLES:
+                counts[name] = counts.get(name, 0) + int(n)
+    return dict(sorted(counts.items()))
+
+
+def _settle_merges(store: Any, timeout: float = 300.0) -> tuple[float, int]:
+    """Wait (at most `timeout` s) until no background merge runs on the loaded database, so
+    merges do not compete with the timed queries. Returns (seconds waited, merges still
+    running)."""
+    started = time.perf_counter()
+    running = 0
+    while time.perf_counter() - started < timeout:
+        time.sleep(1.0)
+        running = sum(
+            int(rows[0][0])
+            for rows in _node_query(
+                store, "SELECT count() FROM system.merges WHERE database = %(d)s"
+            )
+        )
+        if not running:
+            break
+    return time.perf_counter() - started, running
+
+
+def naive_clickhouse(store: Any, env_key: int, w: Window, offset: int) -> Page:
+    """The naive query on ClickHouse: the store's own SQL (count, then the page; no window
+    functions on 18.16) over the hourly rows of the whole window."""
+    from streammeter.store.clickhouse.sql import CURRENT_ASSETS
+
+    tiers = ", ".join(f"sumIf(delivered_us, tier = {code}) AS t{code}" for code in range(1, 6))
+    ranked = f"""
+        SELECT * FROM (
+            SELECT asset_key, sum(delivered_us) AS total, {tiers}
+            FROM usage_hour
+            WHERE env_key = %(e)s AND bucket >= %(lo)s AND bucket < %(hi)s AND tier > 0
+                AND asset_key != 0
+            GROUP BY asset_key HAVING total > 0
+        ) AS naive_totals
+        ANY INNER JOIN (
+            SELECT asset_key, asset_id FROM ({CURRENT_ASSETS}) AS current
+        ) AS catalog USING (asset_key)
+    """
+    params = {"e": env_key, "envs": (env_key,), "lo": w.start, "hi": w.end}
+    count = int(store._q(f"SELECT count() FROM ({ranked}) AS ranked", params)[0][0])
+    rows = store._q(
+        f"SELECT asset_id, t1, t2, t3, t4, t5, total FROM ({ranked}) AS ranked "
+        "ORDER BY total DESC, asset_id LIMIT %(o)s, %(l)s",
+        {**params, "o": int(offset), "l": LIMIT},
+    )
+    page = [(row[0], *(int(v) if v else None for v in row[1:6]), int(row[6])) for row in rows]
+    return page, count
+
+
+def run_queries_clickhouse(
+    store: Any,
+    env_key: int,
+    p: DataParams,
+    duck_results: Sequence[QueryResult],
+    repeat: int,
+    naive_repeat: int,
+    log: Log = _log,
+) -> list[QueryResult]:
+    """Time the ClickHouse store's delivery_usage and the naive ClickHouse query on the pages
+    DuckDB timed; both must equal each other and DuckDB's page (BenchmarkMismatch)."""
+    by_name = {w.name: w for w in windows(p)}
+    results = []
+    for duck in duck_results:
+        w, offset = by_name[duck.window], duck.offset
+        log(f"timing ClickHouse {w.name} offset {offset}")
+        mine, ours_ms = _timed(lambda w=w, o=offset: ours(store, env_key, w, o), repeat)
+        theirs, naive_ms = _timed(
+            lambda w=w, o=offset: naive_clickhouse(store, env_key, w, o), naive_repeat
+        )
+        _check(w, offset, mine, theirs)
+        if mine != duck.page:
+            _check(w, offset, mine, duck.page or ([], 0), ("ClickHouse", "DuckDB"))
+        results.append(QueryResult(w.name, offset, mine[1], ours_ms, naive_ms, mine))
+    return results
+
+
+def profile_statements(store: Any, env_key: int, w: Window) -> list[dict[str, Any]]:
+    """Where the time of page 1 of window `w` goes, per SQL statement of each query (one run
+    each, warm): server-side elapsed time and rows/bytes read as the driver reports them
+    (the loopback cluster has no system.query_log)."""
+    conn = store._conn
+    client = conn._client
+    out: list[dict[str, Any]] = []
+    kind = [""]
+
+    def execute(sql: str, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        rows = original(sql, *args, **kwargs)
+        info = client.last_query
+        out.append({
+            "query": kind[0], "statement": "count" if sql.lstrip().startswith("SELECT count()")
+            else "page", "ms": round((time.perf_counter() - started) * 1000, 1),
+            "server_ms": round(info.elapsed * 1000, 1) if info else None,
+            "read_rows": info.progress.rows if info else None,
+            "read_bytes": info.progress.bytes if info else None,
+        })  # fmt: skip
+        return rows
+
+    original = client.execute
+    client.execute = execute
+    try:
+        for name, run in (("ours", ours), ("naive", naive_clickhouse)):
+            kind[0] = name
+            run(store, env_key, w, 0)
+    finally:
+        del client.execute
+    return out
+
+
+def clickhouse_breakdown(store: Any, env_key: int, w: Window, runs: int = 3) -> dict[str, float]:
+    """Median ms of the pieces of our ClickHouse query for window `w` (the same SQL as
+    ClickHouseStore.delivery_usage, cut up): the level scans alone, the per-asset aggregate,
+    the current-catalog subquery alone, and the count statement as a whole (scans + aggregate
+    + catalog join)."""
+    from streammeter.query.windows import split_window
+    from streammeter.store.clickhouse.sql import CURRENT_ASSETS
+
+    scans = " UNION ALL ".join(
+        f"SELECT asset_key, tier, delivered_us FROM {table} WHERE env_key = %(e)s "
+        f"AND bucket >= {lo} AND bucket < {hi} AND tier > 0 AND asset_key != 0"
+        for table, lo, hi in split_window(w.start, w.end)
+    )
+    tiers = ", ".join(f"sumIf(delivered_us, tier = {code}) AS t{code}" for code in range(1, 6))
+    aggregate = (
+        f"SELECT asset_key, sum(delivered_us) AS total, {tiers} FROM ({scans}) AS usage "
+        "GROUP BY asset_key HAVING total > 0"
+    )
+    catalog = f"SELECT asset_key, {', '.join(ASSET_COLUMNS)} FROM ({CURRENT_ASSETS}) AS current"
+    pieces = {
+        "scans (sum of delivered_us)": f"SELECT sum(delivered_us) FROM ({scans}) AS usage",
+        "scans + per-asset aggregate": f"SELECT count(), sum(t1) FROM ({aggregate}) AS a",
+        "catalog subquery (current assets)": f"SELECT count(), max(asset_id) FROM ({catalog})",
+        "whole count statement (+ catalog join)": (
+            f"SELECT count() FROM (SELECT * FROM ({aggregate}) AS totals ANY INNER JOIN "
+            f"({catalog}) AS catalog USING (asset_key)) AS ranked"
+        ),
+    }
+    params = {"e": env_key, "envs": (env_key,)}
+    out = {}
+    for name, sql in pieces.items():
+        store._q(sql, params)  # warm-up
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            store._q(sql, params)
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = round(statistics.median(times), 1)
+    return out
+
+
+def format_side_by_side(duck: Sequence[QueryResult], ch: Sequence[QueryResult]) -> str:
+    """One table: each page with DuckDB's and ClickHouse's numbers."""
+    cols = f"{'ours p50':>9} {'ours p99':>9} {'naive p50':>10} {'naive p99':>10} {'ratio':>7}"
+    width = len(cols)
+    header = (
+        f"{'':<7} {'':<16} {'':>8}   {'DuckDB':^{width}}   {'ClickHouse':^{width}}\n"
+        f"{'window':<7} {'page':<16} {'rows':>8}   {cols}   {cols}"
+    )
+    lines = [header, "-" * len(header.splitlines()[1])]
+
+    def numbers(r: QueryResult) -> str:
+        return (
+            f"{r.ours_p50:>9.1f} {r.ours_p99:>9.1f} {r.naive_p50:>10.1f} {r.naive_p99:>10.1f} "
+            f"{r.naive_p50 / r.ours_p50:>6.1f}x"
+        )
+
+    for d, c in zip(duck, ch, strict=True):
+        page = "1" if d.offset == 0 else f"{d.offset // LIMIT + 1} (off {d.offset})"
+        lines.append(
+            f"{d.window:<7} {page:<16} {d.total_row_count:>8}   {numbers(d)}   {numbers(c)}"
+        )
+    return "\n".join(lines)
+
+
+def _import_once_clickhouse(url: str, path: Path, records: int, seed: int) -> IngestRun:
+    """Import the NDJSON file into a fresh ClickHouse database (all its rollup levels)."""
+    from streammeter.store.clickhouse.schema import ROLLUP_TABLES as CH_ROLLUPS
+
+    with _service_clock(DATA_END_HOUR):
+        store = _fresh_store(url, "bench_ingest")
+        try:
+            env_key = store.create_environment("ingest").env_key
+            rng = random.Random(seed)
+            store.upsert_assets(
+                env_key,
+                [
+                    Asset(
+                        asset_id=f"ingest-{seed}-{i:05d}",
+                        asset_resolution_tier=rng.choice(["720p", "1080p", "1440p", "2160p"]),
+                        created_at=END_HOUR * 3600 - 30 * 86_400,
+                        asset_duration=600,
+                    )
+                    for i in range(INGEST_ASSETS)
+                ],
+            )
+            spent = [0.0]
+            apply = store._apply_rollups
+
+            def timed_apply(*args: Any, **kwargs: Any) -> None:
+                t0 = time.perf_counter()
+                apply(*args, **kwargs)
+                spent[0] += time.perf_counter() - t0
+
+            store._apply_rollups = timed_apply
+            started = time.perf_counter()
+            receipt = import_file(store, env_key, path)
+            seconds = time.perf_counter() - started
+            if receipt.accepted != records:
+                raise BenchmarkMismatch(
+                    f"ClickHouse ingest accepted {receipt.accepted} of {records}"
+                )
+            sums = [
+                int(store._q(f"SELECT sum(delivered_us) FROM {t}")[0][0] or 0)
+                for t in CH_ROLLUPS
+                if t != "usage_minute"  # (the minute level drops rows older than 30 days)
+            ]
+            if len(set(sums)) != 1 or not sums[0]:
+                raise BenchmarkMismatch(f"ClickHouse rollup levels disagree after ingest: {sums}")
+        finally:
+            _drop_store(store)
+    return IngestRun("clickhouse", seconds, spent[0])
+
+
+def run_ingest_clickhouse(
+    url: str, records: int, seed: int, repeat: int, path: Path | None = None, log: Log = _log
+) -> dict[str, Any]:
+    """The same file into fresh ClickHouse stores (median of `repeat` runs)."""
+    from streammeter.store.clickhouse.schema import ROLLUP_TABLES as CH_ROLLUPS
+
+    path = path or ingest_file(records, seed)
+    runs = []
+    for i in range(repeat):
+        run = _import_once_clickhouse(url, path, records, seed)
+        log(f"ingest {i + 1}/{repeat} ClickHouse: {records / run.seconds:,.0f} records/s")
+        runs.append(run)
+    seconds = statistics.median(r.seconds for r in runs)
+    return {
+        "records": records, "runs": repeat, "tables": list(CH_ROLLUPS),
+        "seconds": round(seconds, 3), "records_per_s": round(records / seconds),
+        "rollup_seconds": round(statistics.median(r.rollup_seconds for r in runs), 3),
+    }  # fmt: skip
+
+
+def format_ingest_side_by_side(duck: dict[str, Any], ch: dict[str, Any]) -> str:
+    """records/s of ClickHouse beside DuckDB's (the DuckDB mode with the most levels)."""
+    mode, d = list(duck["modes"].items())[-1]
+    levels = ", ".join(t.removeprefix("usage_") for t in ch["tables"])
+    rows = [(f"DuckDB ({mode})", d), (f"ClickHouse (all levels: {levels})", ch)]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(
+        [f"ingest side by side ({ch['records']:,} records; ClickHouse: median of {ch['runs']}):"]
+        + [
+            f"  {name:<{width}} {r['records_per_s']:>8,} records/s  {r['seconds']:6.2f} s "
+            f"(rollup inserts {r['rollup_seconds']:5.2f} s)"
+            for name, r in rows
+        ]
+    )
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -762,10 +1276,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="database file to use (generated if missing)")
     parser.add_argument("--ingest-records", type=int, help="default 200,000; quick 20,000")
     parser.add_argument("--ingest-repeat", type=int, help="default 3; quick 2")
+    parser.add_argument(
+        "--ingest-file", type=Path, help="the NDJSON to import (written if missing; default: "
+        "cached in bench/.data)",
+    )  # fmt: skip
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument(
+        "--clickhouse",
+        metavar="URL|auto",
+        help="also run on ClickHouse: a clickhouse:// URL (fresh databases are created on that "
+        "server and dropped after), or `auto` (start the two-shard loopback cluster of "
+        "scripts/clickhouse-cluster.sh for the run)",
+    )
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        url = None
+        if args.clickhouse:
+            if args.clickhouse == "auto" and threading.current_thread() is threading.main_thread():
+                # a `kill` stops the cluster too
+                stack.callback(
+                    signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _sigterm)
+                )
+            url = stack.enter_context(clickhouse_server(args.clickhouse))
+        return _run(args, url)
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _run(args: argparse.Namespace, url: str | None) -> int:
 
     base = QUICK_DATA if args.quick else DataParams()
     params = DataParams(
@@ -803,12 +1345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open_store(info.path) as store:
             threads = store._con.execute("SELECT current_setting('threads')").fetchone()[0]
             long = windows(params)[0]
-            reads = window_reads(store._con, info.env_key, long)
+            rolling = advance_rolling_window(store)
+            reads = window_reads(store._con, info.env_key, long, rolling)
             naive_reads = store._con.execute(
                 "SELECT count(*) FROM usage_hour WHERE env_key = ? AND bucket >= ? AND bucket < ?",
                 [info.env_key, long.start, long.end],
             ).fetchone()[0]
             results = run_queries(store, info.env_key, params, repeat, naive_repeat)
+            if url:
+                ch, ch_results = _clickhouse_queries(
+                    url, store, info.env_key, params, results, repeat, naive_repeat
+                )
         report["duckdb_threads"] = threads
         report["queries"] = [r.summary() for r in results]
         report["long_window_reads"] = {**dict(reads), "naive usage_hour": naive_reads}
@@ -829,11 +1376,85 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
             )
         )
+        if url:
+            report["clickhouse"] = ch
+            emit("\n" + _format_clickhouse(ch, results, ch_results))
     if not args.skip_ingest:
-        ingest = run_ingest(ingest_records, params.seed, ingest_repeat)
+        path = ingest_file(ingest_records, params.seed, args.ingest_file)
+        ingest = run_ingest(ingest_records, params.seed, ingest_repeat, path)
         report["ingest"] = ingest
         emit("\n" + format_ingest(ingest))
+        if url:
+            ch_ingest = run_ingest_clickhouse(url, ingest_records, params.seed, ingest_repeat, path)
+            report.setdefault("clickhouse", {})["ingest"] = ch_ingest
+            emit("\n" + format_ingest_side_by_side(ingest, ch_ingest))
     return 0
+
+
+def _clickhouse_queries(
+    url: str,
+    duck: DuckDBStore,
+    duck_env: int,
+    params: DataParams,
+    duck_results: Sequence[QueryResult],
+    repeat: int,
+    naive_repeat: int,
+) -> tuple[dict[str, Any], list[QueryResult]]:
+    """Load the data into a fresh ClickHouse database, time both queries there, check every
+    page against DuckDB's; the database is dropped after."""
+    store = _fresh_store(url, "bench_usage")
+    try:
+        version = store._q("SELECT version()")[0][0]
+        data = load_clickhouse(store, duck, duck_env)
+        results = run_queries_clickhouse(
+            store, data.env_key, params, duck_results, repeat, naive_repeat
+        )
+        statements = profile_statements(store, data.env_key, windows(params)[0])
+        breakdown = clickhouse_breakdown(store, data.env_key, windows(params)[0])
+    finally:
+        _drop_store(store)
+    return {
+        "server": version,
+        "data": asdict(data),
+        "queries": [r.summary() for r in results],
+        "pages_equal_duckdb": True,  # (else BenchmarkMismatch)
+        "statements": statements,
+        "breakdown_ms": breakdown,
+    }, results
+
+
+def _format_clickhouse(
+    ch: dict[str, Any], duck_results: Sequence[QueryResult], ch_results: Sequence[QueryResult]
+) -> str:
+    data = ch["data"]
+    load = data["load_s"]
+    lines = [
+        f"ClickHouse {ch['server']}, {data['url']}"
+        + (f" (cluster {data['cluster']})" if data["cluster"] else "")
+        + ": loaded "
+        + ", ".join(f"{t} {n:,}" for t, n in data["rows"].items())
+        + f" rows in {load['total']:.0f} s (catalog {load['catalog']:.0f} s, "
+        + ", ".join(f"{t} {load[t]:.0f} s" for t in data["rows"])
+        + f", waiting for merges {load['merges']:.0f} s"
+        + (f", {data['merges_running']} still running" if data["merges_running"] else "")
+        + "); active parts "
+        + ", ".join(f"{t} {n}" for t, n in data["parts"].items()),
+        "every page equal on both engines (ours == naive == DuckDB's)",
+        "",
+        format_side_by_side(duck_results, ch_results),
+    ]
+    lines += [
+        "",
+        f"ClickHouse statements of page 1, {duck_results[0].window} window (one warm run):",
+    ]
+    lines += [
+        f"  {s['query']:<5} {s['statement']:<5} {s['ms']:>8.1f} ms (server {s['server_ms']} ms) "
+        f"read {s['read_rows']:>11,} rows, {s['read_bytes'] / 1e6:>8.1f} MB"
+        for s in ch["statements"]
+    ]
+    lines += [f"Pieces of our ClickHouse query, {duck_results[0].window} window (median of 3):"]
+    lines += [f"  {name:<40} {ms:>8.1f} ms" for name, ms in ch["breakdown_ms"].items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

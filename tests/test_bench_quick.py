@@ -6,7 +6,11 @@ docs/performance.md).
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+
+import pytest
 
 from bench import delivery_usage as bench
 from streammeter.store import open_store
@@ -46,3 +50,35 @@ def test_quick_ingest_measurement_restores_the_store(tmp_path: Path) -> None:
 
     assert duckdb_store.ROLLUP_TABLES == ROLLUP_TABLES  # the monkeypatch is undone
     assert "timed_apply" not in repr(duckdb_store.DuckDBStore.__dict__["_apply_rollups"])
+
+
+@pytest.mark.skipif(
+    os.environ.get("STREAMMETER_SKIP_CLICKHOUSE") == "1", reason="STREAMMETER_SKIP_CLICKHOUSE=1"
+)
+def test_quick_benchmark_on_clickhouse_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--quick --clickhouse auto`: the two-shard cluster is started and stopped, the data is
+    loaded, and every page of both ClickHouse queries equals the DuckDB page (else main
+    raises BenchmarkMismatch)."""
+    results = tmp_path / "results.json"
+    argv = [
+        "--quick", "--clickhouse", "auto", "--db", str(tmp_path / "quick.duckdb"),
+        "--repeat", "1", "--naive-repeat", "1", "--ingest-records", "2000",
+        "--ingest-repeat", "1", "--ingest-file", str(tmp_path / "records.ndjson"),
+        "--json", str(results),
+    ]  # fmt: skip
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "every page equal on both engines (ours == naive == DuckDB's)" in out
+    header = next(line for line in out.splitlines() if "DuckDB" in line and "ClickHouse" in line)
+    assert header.index("DuckDB") < header.index("ClickHouse")
+    assert "ingest side by side" in out
+    report = json.loads(results.read_text())
+    ch = report["clickhouse"]
+    assert ch["pages_equal_duckdb"] is True
+    pages = [(q["window"], q["offset"], q["total_row_count"]) for q in report["queries"]]
+    assert [(q["window"], q["offset"], q["total_row_count"]) for q in ch["queries"]] == pages
+    assert ch["data"]["rows"]["usage_hour"] == report["data"]["rows"]["usage_hour"]
+    assert ch["ingest"]["records_per_s"] > 0
+    assert {s["query"] for s in ch["statements"]} == {"ours", "naive"}

@@ -103,6 +103,13 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+def _lost_global_in_table(exc: Exception) -> bool:
+    """ClickHouse 18.16 now and then loses the temporary table a GLOBAL IN sends to a shard
+    (code 60, "Table default._data1 doesn't exist"); the same read succeeds when retried."""
+    message = str(exc)
+    return getattr(exc, "code", None) == 60 and "._data" in message
+
+
 class DriverConnection:
     """One clickhouse-driver client (native protocol)."""
 
@@ -127,7 +134,13 @@ class DriverConnection:
         )
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        return self._client.execute(substitute(sql, params))
+        text = substitute(sql, params)
+        try:
+            return self._client.execute(text)
+        except Exception as exc:
+            if not (_lost_global_in_table(exc) and text.lstrip().upper().startswith("SELECT")):
+                raise
+            return self._client.execute(text)  # a read: running it again is safe
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if rows:
