@@ -28,8 +28,6 @@ pytestmark = pytest.mark.skipif(bool(missing), reason=f"needs {missing} (apt ins
 
 SEGMENT = 2  # seconds
 LADDER = {"v0": "1080p", "v1": "720p", "v2": "720p"}  # 1920x1080, 1280x720, 640x360; v3 = audio
-START = int(time.time())  # nginx logs real time; query as Mux would 13 hours from now
-NOW = str(START + 13 * 3600)
 
 
 def package(root: Path) -> None:
@@ -107,10 +105,13 @@ def play(url: str) -> list[str]:
     return re.findall(r"Opening '([^']+)' for reading", result.stderr)
 
 
-def cli(*args: str, db: Path) -> str:
+def cli(*args: str, db: Path, now: int) -> str:
+    """The CLI with the service clock at `now` (nginx logs real time; we query as Mux would,
+    13 hours after the playback)."""
     result = subprocess.run(
         [sys.executable, "-m", "streammeter", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "STREAMMETER_NOW": NOW},
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "STREAMMETER_NOW": str(now)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -122,7 +123,9 @@ def test_delivered_seconds_equal_what_the_player_fetched(tmp_path):
     port = free_port()
     nginx = start_nginx(tmp_path / "nginx", www, port)
     try:
+        started = int(time.time())
         opened = play(f"http://127.0.0.1:{port}/vod/e2e/master.m3u8")
+        finished = int(time.time())
     finally:
         nginx.terminate()
         nginx.wait(10)
@@ -133,24 +136,25 @@ def test_delivered_seconds_equal_what_the_player_fetched(tmp_path):
     )
     assert fetched["720p"] >= 6 and fetched["audio"] >= 6  # the whole 12 s at 720p, and audio
 
+    now = finished + 13 * 3600
     db = tmp_path / "store.duckdb"
-    env = json.loads(cli("environments", "create", "e2e", "--json", db=db))["id"]
+    env = json.loads(cli("environments", "create", "e2e", "--json", db=db, now=now))["id"]
     assets = tmp_path / "assets.ndjson"
     asset = {"asset_id": "e2e", "asset_resolution_tier": "1080p", "asset_duration": 12,
              "created_at": "2026-11-01T00:00:00Z"}  # fmt: skip
     assets.write_text(json.dumps(asset) + "\n")
-    cli("assets", "import", "-e", env, str(assets), db=db)
+    cli("assets", "import", "-e", env, str(assets), db=db, now=now)
     cli("manifests", "add", "-e", env, "--asset", "e2e", "--url-prefix", "/vod/e2e/",
-        str(www / "vod" / "e2e"), db=db)  # fmt: skip
+        str(www / "vod" / "e2e"), db=db, now=now)  # fmt: skip
     log = tmp_path / "nginx" / "logs" / "access.log"
-    receipt = json.loads(cli("ingest", "-e", env, str(log), "--json", db=db))[0]
+    receipt = json.loads(cli("ingest", "-e", env, str(log), "--json", db=db, now=now))[0]
     assert receipt["format"] == "nginx-json"  # detected
     assert receipt["rejected"] == 0
     assert receipt["accepted"] == len(log.read_text().splitlines())
 
-    window = (str(START - 86_400), str((START // 3600 + 1) * 3600))
+    window = (str(started - 86_400), str((finished // 3600 + 1) * 3600))
     usage = json.loads(cli("usage", "-e", env, "--from", window[0], "--to", window[1],
-                           "-o", "json", db=db))  # fmt: skip
+                           "-o", "json", db=db, now=now))  # fmt: skip
     (row,) = usage["data"]
     tiers = row["delivered_seconds_by_resolution"]
     for tier in ("1080p", "720p"):
