@@ -67,6 +67,7 @@ from streammeter.query.delivery_usage import widest_window
 from streammeter.query.windows import signed_cover
 from streammeter.store import duckdb_store, open_store
 from streammeter.store.attribution import ASSET_LEVELS, LEVELS
+from streammeter.store.base import Store
 from streammeter.store.duckdb_store import DuckDBStore
 
 DATA_DIR = Path(__file__).resolve().parent / ".data"
@@ -552,7 +553,7 @@ def _time_window(
     return results
 
 
-def advance_rolling_window(store: DuckDBStore) -> tuple[int, int]:
+def advance_rolling_window(store: Store) -> tuple[int, int]:
     """The rolling window where the server would keep it at "now" (DATA_END_HOUR)."""
     window = widest_window(DATA_END_HOUR * 3600, Settings())
     with _service_clock(DATA_END_HOUR):
@@ -856,6 +857,7 @@ class ClickHouseData:
     load_s: dict[str, float]
     parts: dict[str, int]
     merges_running: int  # background merges still running when the timing started
+    rolling: tuple[int, int] | None = None  # the rolling window, filled after the load
 
 
 def _numpy_client(store: Any) -> Any:
@@ -1073,73 +1075,93 @@ def run_queries_clickhouse(
 
 def profile_statements(store: Any, env_key: int, w: Window) -> list[dict[str, Any]]:
     """Where the time of page 1 of window `w` goes, per SQL statement of each query (one run
-    each, warm): server-side elapsed time and rows/bytes read as the driver reports them
-    (the loopback cluster has no system.query_log)."""
-    conn = store._conn
-    client = conn._client
-    out: list[dict[str, Any]] = []
-    kind = [""]
+    each, warm), on whichever connection runs it (ours runs one statement per shard at once):
+    server-side elapsed time and rows/bytes read as the driver reports them (the loopback
+    cluster has no system.query_log)."""
+    from streammeter.store.clickhouse.conn import DriverConnection
 
-    def execute(sql: str, *args: Any, **kwargs: Any) -> Any:
+    out: list[dict[str, Any]] = []
+    guard = threading.Lock()
+    kind = [""]
+    original = DriverConnection.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
         started = time.perf_counter()
-        rows = original(sql, *args, **kwargs)
-        info = client.last_query
-        out.append({
-            "query": kind[0], "statement": "count" if sql.lstrip().startswith("SELECT count()")
-            else "page", "ms": round((time.perf_counter() - started) * 1000, 1),
-            "server_ms": round(info.elapsed * 1000, 1) if info else None,
-            "read_rows": info.progress.rows if info else None,
-            "read_bytes": info.progress.bytes if info else None,
-        })  # fmt: skip
+        rows = original(self, sql, params)
+        info = self._client.last_query
+        text = " ".join(sql.split())
+        statement = (
+            "count" if text.startswith("SELECT count()")
+            else "rolling" if "FROM rolling_fills" in text
+            else "catalog" if text.startswith("SELECT asset_key, asset_id")
+            else "shard" if "_local" in text
+            else "page"
+        )  # fmt: skip
+        with guard:
+            out.append({
+                "query": kind[0], "statement": statement,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "server_ms": round(info.elapsed * 1000, 1) if info else None,
+                "read_rows": info.progress.rows if info else None,
+                "read_bytes": info.progress.bytes if info else None,
+            })  # fmt: skip
         return rows
 
-    original = client.execute
-    client.execute = execute
+    DriverConnection.execute = execute  # type: ignore[method-assign]
     try:
         for name, run in (("ours", ours), ("naive", naive_clickhouse)):
             kind[0] = name
             run(store, env_key, w, 0)
     finally:
-        del client.execute
+        DriverConnection.execute = original  # type: ignore[method-assign]
     return out
 
 
-def clickhouse_breakdown(store: Any, env_key: int, w: Window, runs: int = 3) -> dict[str, float]:
-    """Median ms of the pieces of our ClickHouse query for window `w` (the same SQL as
-    ClickHouseStore.delivery_usage, cut up): the level scans alone, the per-asset aggregate,
-    the current-catalog subquery alone, and the count statement as a whole (scans + aggregate
-    + catalog join)."""
-    from streammeter.query.windows import split_window
-    from streammeter.store.clickhouse.sql import CURRENT_ASSETS
+def clickhouse_breakdown(store: Any, env_key: int, w: Window, runs: int = 5) -> dict[str, float]:
+    """Median ms of the pieces of our ClickHouse query for window `w` on the first shard's
+    local tables (store/clickhouse/delivery.py, cut up): the level scans alone, the sums per
+    asset, the registered-asset filter, the top-N sort (the whole shard statement), and the
+    catalog columns of one page."""
+    from streammeter.query.windows import rolling_split
+    from streammeter.store.clickhouse.rolling import calendar_scan, rolling_scan, summed
 
-    scans = " UNION ALL ".join(
-        f"SELECT asset_key, tier, delivered_us FROM {table} WHERE env_key = %(e)s "
-        f"AND bucket >= {lo} AND bucket < {hi} AND tier > 0 AND asset_key != 0"
-        for table, lo, hi in split_window(w.start, w.end)
+    gen, lo, hi = store._q(
+        f"SELECT gen, lo_hour, hi_hour FROM rolling_fills WHERE env_key = {int(env_key)} "
+        "ORDER BY gen DESC LIMIT 1"
+    )[0]
+    local = (lambda name: f"{name}_local") if store.cluster else (lambda name: name)
+    env = f"env_key = {int(env_key)}"
+    scans = [
+        rolling_scan(local("usage_rolling"), gen, sign, env)
+        if level == "rolling"
+        else calendar_scan(local(level), a, b, sign, env)
+        for level, a, b, sign in rolling_split(w.start, w.end, (lo, hi))
+    ]
+    registered = f"SELECT asset_key FROM {local('assets')} WHERE {env}"
+    ranked = (
+        f"SELECT asset_key, total, t1, t2, t3, t4, t5 FROM ({summed(scans)}) AS sums "
+        f"WHERE total > 0 AND asset_key IN ({registered})"
     )
-    tiers = ", ".join(f"sumIf(delivered_us, tier = {code}) AS t{code}" for code in range(1, 6))
-    aggregate = (
-        f"SELECT asset_key, sum(delivered_us) AS total, {tiers} FROM ({scans}) AS usage "
-        "GROUP BY asset_key HAVING total > 0"
-    )
-    catalog = f"SELECT asset_key, {', '.join(ASSET_COLUMNS)} FROM ({CURRENT_ASSETS}) AS current"
+    conn = store._shard_connection(*store._shard_nodes()[0])
+    keys = [row[0] for row in conn.execute(f"{ranked} ORDER BY total DESC LIMIT 101")]
     pieces = {
-        "scans (sum of delivered_us)": f"SELECT sum(delivered_us) FROM ({scans}) AS usage",
-        "scans + per-asset aggregate": f"SELECT count(), sum(t1) FROM ({aggregate}) AS a",
-        "catalog subquery (current assets)": f"SELECT count(), max(asset_id) FROM ({catalog})",
-        "whole count statement (+ catalog join)": (
-            f"SELECT count() FROM (SELECT * FROM ({aggregate}) AS totals ANY INNER JOIN "
-            f"({catalog}) AS catalog USING (asset_key)) AS ranked"
+        "scans (sum of d)": f"SELECT sum(d) FROM ({' UNION ALL '.join(scans)}) AS usage",
+        "+ sums per asset": f"SELECT count(), sum(t1) FROM ({summed(scans)}) AS sums",
+        "+ registered filter": f"SELECT count(), sum(t1) FROM ({ranked}) AS ranked",
+        "+ top 101 by total (shard statement)": f"{ranked} ORDER BY total DESC LIMIT 101",
+        "catalog columns of 101 assets": (
+            f"SELECT asset_key, {', '.join(ASSET_COLUMNS)} FROM {local('assets')} WHERE {env} "
+            f"AND asset_key IN ({', '.join(str(k) for k in keys)}) "
+            "ORDER BY version DESC LIMIT 1 BY asset_key"
         ),
     }
-    params = {"e": env_key, "envs": (env_key,)}
     out = {}
     for name, sql in pieces.items():
-        store._q(sql, params)  # warm-up
+        conn.execute(sql)  # warm-up
         times = []
         for _ in range(runs):
             started = time.perf_counter()
-            store._q(sql, params)
+            conn.execute(sql)
             times.append((time.perf_counter() - started) * 1000)
         out[name] = round(statistics.median(times), 1)
     return out
@@ -1406,6 +1428,9 @@ def _clickhouse_queries(
     try:
         version = store._q("SELECT version()")[0][0]
         data = load_clickhouse(store, duck, duck_env)
+        started = time.perf_counter()
+        data.rolling = advance_rolling_window(store)
+        data.load_s["rolling"] = time.perf_counter() - started
         results = run_queries_clickhouse(
             store, data.env_key, params, duck_results, repeat, naive_repeat
         )
@@ -1438,7 +1463,8 @@ def _format_clickhouse(
         + f", waiting for merges {load['merges']:.0f} s"
         + (f", {data['merges_running']} still running" if data["merges_running"] else "")
         + "); active parts "
-        + ", ".join(f"{t} {n}" for t, n in data["parts"].items()),
+        + ", ".join(f"{t} {n}" for t, n in data["parts"].items())
+        + f"; rolling window {data['rolling']} filled in {load['rolling']:.1f} s",
         "every page equal on both engines (ours == naive == DuckDB's)",
         "",
         format_side_by_side(duck_results, ch_results),
@@ -1452,7 +1478,9 @@ def _format_clickhouse(
         f"read {s['read_rows']:>11,} rows, {s['read_bytes'] / 1e6:>8.1f} MB"
         for s in ch["statements"]
     ]
-    lines += [f"Pieces of our ClickHouse query, {duck_results[0].window} window (median of 3):"]
+    lines += [
+        f"Pieces of our ClickHouse query on shard 1, {duck_results[0].window} window (median of 5):"
+    ]
     lines += [f"  {name:<40} {ms:>8.1f} ms" for name, ms in ch["breakdown_ms"].items()]
     return "\n".join(lines)
 

@@ -23,10 +23,11 @@ from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
 from streammeter.model.times import month_start_hour, next_month_start_hour
 from streammeter.query.delivery_usage import widest_window
-from streammeter.query.windows import signed_cover, week_start_hour
+from streammeter.query.windows import rolling_split, signed_cover, week_start_hour
 from streammeter.store import open_store
 
 _SPAN = {"hour": 1, "day": 24, "week": 168}
+_LEVEL_OF = {"usage_hour": "hour", "usage_day": "day", "usage_month": "month", "rolling": "rolling"}
 
 
 def _hours(parts: list[tuple[str, int, int, int]]) -> dict[int, int]:
@@ -85,7 +86,13 @@ def test_a_window_near_the_rolling_window_reads_it_and_its_edges_exactly() -> No
         parts = signed_cover(start, end, end + 12, rolling=(lo, hi))
         assert _hours(parts) == dict.fromkeys(range(start, end), 1), (start, end, lo, hi)
         used += any(level == "rolling" for level, *_ in parts)
+        tables = rolling_split(start, end, (lo, hi))  # ClickHouse: no per-asset levels
+        assert _hours([(_LEVEL_OF[t], a, b, sign) for t, a, b, sign in tables]) == dict.fromkeys(
+            range(start, end), 1
+        )
+        assert any(t == "rolling" for t, *_ in tables) == any(p[0] == "rolling" for p in parts)
     assert used > 500
+    assert rolling_split(10, 20, None) == [("usage_hour", 10, 20, 1)]
     widest = (base, base + 24 * 90 - 12)
     assert signed_cover(*widest, widest[1] + 12, rolling=widest) == [("rolling", *widest, 1)]
     assert signed_cover(widest[0], widest[1] - 1, widest[1] + 12, rolling=widest) == [
@@ -171,8 +178,27 @@ NAIVE_SQL = """
 """
 
 
+NAIVE_CLICKHOUSE_SQL = """
+    SELECT asset_id, t1, t2, t3, t4, t5, total
+    FROM (
+        SELECT asset_key, sumIf(delivered_us, tier = 1) AS t1, sumIf(delivered_us, tier = 2) AS t2,
+               sumIf(delivered_us, tier = 3) AS t3, sumIf(delivered_us, tier = 4) AS t4,
+               sumIf(delivered_us, tier = 5) AS t5, sum(delivered_us) AS total
+        FROM usage_hour
+        WHERE env_key = {e} AND bucket >= {s} AND bucket < {t} AND tier > 0 AND asset_key != 0
+        GROUP BY asset_key HAVING total > 0
+    ) AS h
+    ANY INNER JOIN (SELECT DISTINCT asset_key, asset_id FROM assets WHERE env_key = {e}) AS a
+    USING (asset_key)
+    ORDER BY total DESC, asset_id
+"""
+
+
 def _naive(store, env_key: int, start: int, end: int) -> list[tuple]:
-    rows = store._cursor().execute(NAIVE_SQL, [env_key, start, end]).fetchall()
+    if hasattr(store, "_q"):  # ClickHouse
+        rows = store._q(NAIVE_CLICKHOUSE_SQL.format(e=env_key, s=start, t=end))
+    else:
+        rows = store._cursor().execute(NAIVE_SQL, [env_key, start, end]).fetchall()
     return [(r[0], *(int(v) if v else None for v in r[1:6]), int(r[6])) for r in rows]
 
 
@@ -198,17 +224,16 @@ def _windows() -> list[tuple[int, int, int]]:
 
 
 @pytest.fixture
-def populated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def populated(store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The store (DuckDB, then ClickHouse) with a catalog and two imports."""
     monkeypatch.setenv("STREAMMETER_NOW", str(BASE + SPAN_HOURS * 3600 + 13 * 3600))
-    store = open_store(str(tmp_path / "cover.duckdb"))
     env = store.create_environment("prod")
     store.upsert_assets(env.env_key, _catalog(0))
     for seed in (1, 2):
         path = tmp_path / f"records-{seed}.ndjson"
         path.write_text("".join(json.dumps(r) + "\n" for r in _records(seed)))
         import_file(store, env.env_key, path)
-    yield store, env.env_key
-    store.close()
+    return store, env.env_key
 
 
 def _assert_pages_match(store, env_key: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,6 +257,15 @@ def test_pages_follow_catalog_changes_compaction_and_rebuild(populated, monkeypa
     _assert_pages_match(store, env_key, monkeypatch)
     store.compact()
     _assert_pages_match(store, env_key, monkeypatch)
+    store.rebuild()
+    _assert_pages_match(store, env_key, monkeypatch)
+
+
+@pytest.mark.duckdb_only  # the per-asset levels of the DuckDB store
+def test_rebuild_keeps_the_asset_rollups(populated) -> None:
+    store, env_key = populated
+    store.upsert_assets(env_key, _catalog(2))
+    store.compact()
     before = store._cursor().execute("SELECT * FROM asset_usage_week ORDER BY ALL").fetchall()
     store.rebuild()
     after = store._cursor().execute("SELECT * FROM asset_usage_week ORDER BY ALL").fetchall()
@@ -255,17 +289,26 @@ def test_pages_with_a_rolling_window_through_imports_changes_and_rebuild(
         change()
         _assert_pages_match(store, env_key, monkeypatch)
     assert store.set_rolling_window(first + 44, last + 17)  # advanced a day
+    assert store.rolling_window() == (first + 44, last + 17)
     _assert_pages_match(store, env_key, monkeypatch)
-    rows = (
-        store._cursor()
-        .execute("SELECT count(*), count(DISTINCT asset_key) FROM asset_usage_rolling")
-        .fetchone()
-    )
-    assert rows[0] == rows[1] > 5  # filled afresh: one row per asset
+    if hasattr(store, "_q"):  # ClickHouse: generations; older than the previous are dropped
+        assert store.set_rolling_window(first + 45, last + 18)
+        _assert_pages_match(store, env_key, monkeypatch)
+        gens = {row[0] for row in store._q("SELECT DISTINCT gen FROM usage_rolling")}
+        filled = {row[0] for row in store._q("SELECT DISTINCT gen FROM rolling_fills")}
+        assert gens == filled == {2, 3}
+    else:
+        rows = (
+            store._cursor()
+            .execute("SELECT count(*), count(DISTINCT asset_key) FROM asset_usage_rolling")
+            .fetchone()
+        )
+        assert rows[0] == rows[1] > 5  # filled afresh: one row per asset
     assert store.set_rolling_window(0, 0)  # none: the calendar levels alone
     _assert_pages_match(store, env_key, monkeypatch)
 
 
+@pytest.mark.duckdb_only  # the per-asset levels of the DuckDB store
 def test_asset_rollups_equal_the_hourly_rows(populated) -> None:
     store, _ = populated
     cur = store._cursor()
@@ -286,6 +329,7 @@ def test_asset_rollups_equal_the_hourly_rows(populated) -> None:
         assert len(wide) > 50
 
 
+@pytest.mark.duckdb_only  # the per-asset levels of the DuckDB store
 def test_a_store_made_before_the_asset_rollups_gets_them_filled(
     populated, tmp_path, monkeypatch
 ) -> None:
@@ -294,7 +338,7 @@ def test_a_store_made_before_the_asset_rollups_gets_them_filled(
     for table in ("asset_usage_day", "asset_usage_week", "asset_usage_month"):
         store._cursor().execute(f"DROP TABLE {table}")
     store.close()
-    with open_store(str(tmp_path / "cover.duckdb")) as reopened:
+    with open_store(str(tmp_path / "test.duckdb")) as reopened:
         assert _ours(reopened, env_key, BASE // 3600, BASE // 3600 + SPAN_HOURS) == expected
 
 

@@ -124,6 +124,22 @@ def signed_cover(
     return _calendar_cover(start, end, now_hour)
 
 
+TablePart = tuple[str, int, int, int]  # (rollup table or "rolling", first hour, end hour, ±1)
+
+
+def rolling_split(start: int, end: int, rolling: tuple[int, int] | None) -> list[TablePart]:
+    """Signed parts summing to exactly [start, end) for a store with calendar rollup tables
+    and a rolling total but no per-asset levels (ClickHouse): the rolling total plus or minus
+    its edges when the window is near it, else `split_window`."""
+    if rolling is None or not _near(start, end, rolling):
+        return [(table, lo, hi, 1) for table, lo, hi in split_window(start, end)]
+    lo, hi = rolling
+    parts: list[TablePart] = [("rolling", lo, hi, 1)]
+    for first, last, sign in ((start, lo, 1), (lo, start, -1), (hi, end, 1), (end, hi, -1)):
+        parts += [(table, a, b, sign) for table, a, b in split_window(first, last)]
+    return parts
+
+
 def _near(start: int, end: int, rolling: tuple[int, int]) -> bool:
     lo, hi = rolling
     if hi <= lo or end <= start:

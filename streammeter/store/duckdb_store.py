@@ -767,7 +767,9 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
                 return True
             scans = " UNION ALL ".join(_usage_scan(level, sign, every_env=True)
                                        for level, _, _, sign in parts)  # fmt: skip
-            sums = ", ".join(f"sum({c})::BIGINT" for c in ("total", "t1", "t2", "t3", "t4", "t5"))
+            sums = ", ".join(  # a tier no row of an asset has: sum() is NULL, the level 0
+                f"coalesce(sum({c}), 0)::BIGINT" for c in ("total", "t1", "t2", "t3", "t4", "t5")
+            )
             cur.execute(
                 f"INSERT INTO asset_usage_rolling SELECT env_key, 0, asset_key, {sums} "
                 f"FROM ({scans}) GROUP BY env_key, asset_key "

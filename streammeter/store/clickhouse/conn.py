@@ -100,6 +100,11 @@ class Connection(Protocol):
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None: ...
 
+    def execute_counted(self, sql: str) -> tuple[list[tuple], int | None]:
+        """The rows of a SELECT ending in LIMIT, and how many rows its LIMIT cut from (the
+        server's `rows_before_limit`), or None where the engine does not report it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -146,6 +151,13 @@ class DriverConnection:
         if rows:
             self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
 
+    def execute_counted(self, sql: str) -> tuple[list[tuple], int | None]:
+        rows = self.execute(sql)
+        info = self._client.last_query.profile_info if self._client.last_query else None
+        if info is None or not info.calculated_rows_before_limit:
+            return rows, None
+        return rows, int(info.rows_before_limit)
+
     def iterate(
         self, sql: str, params: Mapping[str, Any] | None = None, block_rows: int = 65_536
     ) -> Iterator[tuple]:
@@ -182,6 +194,9 @@ class ChdbConnection:
         for start in range(0, len(rows), 5000):
             values = ", ".join(literal(tuple(row)) for row in rows[start : start + 5000])
             self._session.query(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")
+
+    def execute_counted(self, sql: str) -> tuple[list[tuple], int | None]:
+        return self.execute(sql), None
 
     def close(self) -> None:
         self._session.close()

@@ -21,6 +21,9 @@ MEASURES = (
     "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
     "egress_additional_us", "egress_additional_bytes",
 )  # fmt: skip
+#: usage_rolling: delivered µs of segments and parts of registered-or-not assets, in total and
+#: per resolution tier (1..5), as the Mux query sums them.
+ROLLING_MEASURES = ("total", "t1", "t2", "t3", "t4", "t5")
 ROLLUP_KEY = ("env_key", "bucket", "asset_key", "live_stream_key", "tier", "live", "target_key")
 
 
@@ -198,7 +201,23 @@ USAGE_TABLES: tuple[Table, ...] = (
           "MergeTree", "(env_key, intent_id)", "env_key"),
 )  # fmt: skip
 
-TABLES = CORE_TABLES + INDEX_TABLES + WOWZA_TABLES + USAGE_TABLES
+# The Mux query's rolling window (store/clickhouse/rolling.py): one total per asset (by tier)
+# over the widest Mux window. Each position of the window is a generation `gen`; a
+# generation's rows for an environment are complete once its `rolling_fills` row exists, and
+# old generations are dropped by partition.
+ROLLING_TABLES: tuple[Table, ...] = (
+    Table("rolling_gens", "gen Int64, lo_hour Int32, hi_hour Int32, done UInt8, at Int64",
+          "MergeTree", "gen", "gen"),
+    Table("rolling_fills", "env_key Int32, gen Int64, lo_hour Int32, hi_hour Int32, at Int64",
+          "MergeTree", "(env_key, gen)", "env_key", "gen"),
+    Table("usage_rolling",
+          "env_key Int32, gen Int64, asset_key Int64, "
+          + ", ".join(f"{m} Int64" for m in ROLLING_MEASURES),
+          f"SummingMergeTree(({', '.join(ROLLING_MEASURES)}))", "(env_key, gen, asset_key)",
+          "cityHash64(env_key, asset_key)", "gen"),
+)  # fmt: skip
+
+TABLES = CORE_TABLES + INDEX_TABLES + WOWZA_TABLES + USAGE_TABLES + ROLLING_TABLES
 
 ROLLUP_TABLES = ("usage_minute", "usage_hour", "usage_day", "usage_month")
 

@@ -28,11 +28,11 @@ from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.model.catalog import Asset
 from streammeter.model.times import (
     US_PER_SECOND,
+    hour_of,
     month_start_hour,
     next_month_start_hour,
     now_us,
 )
-from streammeter.query.windows import split_window
 from streammeter.store.base import (
     LATE_WINDOW_US,
     Environment,
@@ -42,7 +42,6 @@ from streammeter.store.base import (
     ReceiptDraft,
     Store,
     TokenInfo,
-    UsageRow,
 )
 from streammeter.store.clickhouse.conn import (
     ChdbConnection,
@@ -51,9 +50,11 @@ from streammeter.store.clickhouse.conn import (
     DriverConnection,
     in_list,
 )
+from streammeter.store.clickhouse.delivery import ASSET_COLUMNS, ClickHouseDeliveryMixin
 from streammeter.store.clickhouse.dump import ClickHouseDumpMixin
 from streammeter.store.clickhouse.index import ClickHouseIndexMixin
 from streammeter.store.clickhouse.lock import WriterLock
+from streammeter.store.clickhouse.rolling import ClickHouseRollingMixin
 from streammeter.store.clickhouse.schema import ROLLUP_TABLES, SCHEMA_VERSION, ddl
 from streammeter.store.clickhouse.sql import (
     COMMITTED,
@@ -65,10 +66,6 @@ from streammeter.store.clickhouse.sql import (
 from streammeter.store.clickhouse.usage import ClickHouseUsageMixin
 from streammeter.store.clickhouse.wowza import ClickHouseWowzaMixin
 
-_ASSET_COLUMNS = (
-    "asset_id", "live_stream_id", "passthrough", "created_at", "deleted_at", "asset_state",
-    "asset_duration", "asset_resolution_tier", "asset_encoding_tier", "asset_video_quality",
-)  # fmt: skip
 _RECEIPT_COLUMNS = (
     "receipt_id", "env_key", "source", "name", "format", "content_sha256", "root_sha256",
     "parent_receipt_id", "byte_size", "line_offset", "lines_read", "accepted", "duplicate",
@@ -112,7 +109,13 @@ def _duration_us(record: DeliveryRecord) -> int | None:
 
 
 class ClickHouseStore(
-    ClickHouseIndexMixin, ClickHouseWowzaMixin, ClickHouseUsageMixin, ClickHouseDumpMixin, Store
+    ClickHouseIndexMixin,
+    ClickHouseWowzaMixin,
+    ClickHouseUsageMixin,
+    ClickHouseDumpMixin,
+    ClickHouseRollingMixin,
+    ClickHouseDeliveryMixin,
+    Store,
 ):
     """`clickhouse://user:pass@host:9000/database[?cluster=NAME]`, or `chdb` (tests)."""
 
@@ -273,6 +276,7 @@ class ClickHouseStore(
             lock.release()
 
     def close(self) -> None:
+        self._close_shard_pool()
         with self._connections_lock:
             for conn in self._connections:
                 with contextlib.suppress(Exception):  # a dead socket
@@ -418,9 +422,19 @@ class ClickHouseStore(
             {"envs": (env_key,), **params},
         )
 
-    def _apply_rollups(self, env_key: int, where: str, params: dict[str, Any], sign: int) -> None:
+    def _apply_rollups(
+        self,
+        env_key: int,
+        where: str,
+        params: dict[str, Any],
+        sign: int,
+        hours: tuple[int, int] | None = None,
+    ) -> None:
+        """Rollup deltas of the records matching `where` (hours: their first and last hour,
+        when known), in the calendar levels and the rolling window's generations."""
         for table in ROLLUP_TABLES:
             self._q(rollup_insert_sql(table, where, sign), {"envs": (env_key,), **params})
+        self._apply_rolling(env_key, where, params, sign, hours)
 
     def upsert_assets(self, env_key: int, assets: Sequence[Asset]) -> int:
         if not assets:
@@ -453,7 +467,7 @@ class ClickHouseStore(
             version = self._next_version(env_key)
             self._conn.insert(
                 "assets",
-                ["env_key", "asset_key", *_ASSET_COLUMNS, "live_stream_key", "updated_at",
+                ["env_key", "asset_key", *ASSET_COLUMNS, "live_stream_key", "updated_at",
                  "version"],
                 [
                     (env_key, asset_keys[a.asset_id], a.asset_id, a.live_stream_id, a.passthrough,
@@ -495,7 +509,7 @@ class ClickHouseStore(
         self, env_key: int, where: str, params: dict[str, Any], tail: str = ""
     ) -> list[dict[str, Any]]:
         rows = self._q(
-            f"SELECT asset_key, {', '.join(_ASSET_COLUMNS)} FROM ({CURRENT_ASSETS}) "
+            f"SELECT asset_key, {', '.join(ASSET_COLUMNS)} FROM ({CURRENT_ASSETS}) "
             f"WHERE {where} {tail}",
             {"envs": (env_key,), **params},
         )
@@ -508,7 +522,7 @@ class ClickHouseStore(
                 playback.setdefault(key, []).append({"id": pid, "policy": policy})
         found = []
         for row in rows:
-            asset = dict(zip(_ASSET_COLUMNS, row[1:], strict=True))
+            asset = dict(zip(ASSET_COLUMNS, row[1:], strict=True))
             asset["playback_ids"] = playback.get(row[0])
             found.append(asset)
         return found
@@ -543,7 +557,7 @@ class ClickHouseStore(
     def delete_asset(self, env_key: int, asset_id: str, deleted_at: int) -> bool:
         with self._env_lock(env_key):
             names = [
-                "env_key", "asset_key", *_ASSET_COLUMNS, "live_stream_key", "updated_at",
+                "env_key", "asset_key", *ASSET_COLUMNS, "live_stream_key", "updated_at",
                 "version",
             ]  # fmt: skip
             rows = self._q(
@@ -612,69 +626,7 @@ class ClickHouseStore(
         )
         return [{"line": line, "reason": reason, "raw": raw} for line, reason, raw in rows]
 
-    # -- query -----------------------------------------------------------------------------
-    def delivery_usage(
-        self,
-        env_key: int,
-        start_hour: int,
-        end_hour: int,
-        *,
-        asset_id: str | None = None,
-        live_stream_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[UsageRow], int]:
-        params: dict[str, Any] = {"e": env_key, "envs": (env_key,)}
-        key_filter = ""
-        if asset_id is not None:
-            found = self._q(
-                f"SELECT asset_key FROM ({CURRENT_ASSETS}) WHERE asset_id = %(a)s",
-                {**params, "a": asset_id},
-            )
-            if not found:
-                return [], 0
-            key_filter = f" AND asset_key = {int(found[0][0])}"
-        scans = [
-            f"SELECT asset_key, tier, delivered_us FROM {table} WHERE env_key = %(e)s "
-            f"AND bucket >= {int(lo)} AND bucket < {int(hi)} AND tier > 0 AND asset_key != 0"
-            f"{key_filter}"
-            for table, lo, hi in split_window(start_hour, end_hour)
-        ]
-        if not scans:
-            return [], 0
-        tiers = ", ".join(f"sumIf(delivered_us, tier = {code}) AS t{code}" for code in range(1, 6))
-        live_filter = ""
-        if live_stream_id is not None:
-            live_filter = "WHERE live_stream_id = %(ls)s"
-            params["ls"] = live_stream_id
-        # Every usage key sums to its value (SummingMergeTree may not have merged yet);
-        # assets with a positive total, joined to the current catalog (registered only).
-        ranked = f"""
-            SELECT * FROM (
-                SELECT asset_key, sum(delivered_us) AS total, {tiers}
-                FROM ({" UNION ALL ".join(scans)}) AS usage
-                GROUP BY asset_key HAVING total > 0
-            ) AS totals
-            ANY INNER JOIN (
-                SELECT asset_key, {", ".join(_ASSET_COLUMNS)}
-                FROM ({CURRENT_ASSETS}) AS current {live_filter}
-            ) AS catalog USING (asset_key)
-        """
-        count = int(self._q(f"SELECT count() FROM ({ranked}) AS ranked", params)[0][0])
-        if not count:
-            return [], 0
-        rows = self._q(
-            f"SELECT t1, t2, t3, t4, t5, total, {', '.join(_ASSET_COLUMNS)} FROM ({ranked}) "
-            "AS ranked ORDER BY total DESC, asset_id LIMIT %(o)s, %(l)s",
-            {**params, "o": int(offset), "l": int(limit)},
-        )
-        usage = []
-        for row in rows:
-            tiers_us = {code: int(row[code - 1]) for code in range(1, 6) if row[code - 1]}
-            asset = dict(zip(_ASSET_COLUMNS, row[6:], strict=True))
-            usage.append(UsageRow(asset=asset, tiers_us=tiers_us, total_us=int(row[5])))
-        return usage, count
-
+    # -- query (delivery_usage: store/clickhouse/delivery.py) ----------------------------
     def rollup_snapshot(self, table: str = "usage_hour") -> list[tuple[Any, ...]]:
         if table not in ROLLUP_TABLES:
             raise ValueError(f"unknown rollup table {table}")
@@ -717,6 +669,8 @@ class ClickHouseStore(
             for table in ROLLUP_TABLES:
                 self._q(retract_all_sql(table))
                 self._q(rollup_insert_sql(table, "1", 1), {"envs": envs})
+            for key in env_keys:
+                self._refill_generations(key)
             self._record_revisions(*intents)
         finally:
             for lock in reversed(locks):
@@ -739,6 +693,7 @@ class ClickHouseStore(
             for table in ROLLUP_TABLES:
                 self._q(retract_all_sql(table, f"env_key = {int(env_key)}"))
                 self._q(rollup_insert_sql(table, "1", 1), {"envs": (env_key,)})
+            self._refill_generations(env_key)
             for change in changes:
                 self._catalog_change(env_key, change, done=True)
         pending = self._q(
@@ -777,6 +732,7 @@ class ClickHouseStore(
                 else:
                     record_where = f"hour >= {b_lo} AND hour < {b_hi}"
                 self._q(rollup_insert_sql(table, record_where, 1), {"envs": (env_key,)})
+        self._refill_generations(env_key)
         self._conn.insert(
             "receipts_rolled_up", ["env_key", "receipt_id", "done_at"],
             [(env_key, rid, _now_s()) for rid in ids],
@@ -798,7 +754,7 @@ class ClickHouseStore(
         suffix = "_local" if self.cluster else ""
         for host, port in self._nodes():
             conn = self._chdb_or(host, port)
-            for table in ROLLUP_TABLES:
+            for table in (*ROLLUP_TABLES, "usage_rolling"):
                 conn.execute(f"OPTIMIZE TABLE {self.database}.{table}{suffix} FINAL")
 
 
@@ -815,6 +771,10 @@ class _SharedChdb:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         with self._lock:
             self._inner.insert(table, columns, rows)
+
+    def execute_counted(self, sql: str) -> tuple[list[tuple], int | None]:
+        with self._lock:
+            return self._inner.execute_counted(sql)
 
     def close(self) -> None:
         pass
@@ -995,8 +955,11 @@ class _ClickHouseImport(ImportSessionBase):
         )  # fmt: skip
         # Committed. The rollups follow from the records (a crash here: `recover`).
         if receipt.accepted:
+            hours = None
+            if receipt.first_ts_us is not None and receipt.last_ts_us is not None:
+                hours = (hour_of(receipt.first_ts_us), hour_of(receipt.last_ts_us))
             store._apply_rollups(
-                self._env_key, "receipt_id = %(rid)s", {"rid": self.receipt_id}, sign=1
+                self._env_key, "receipt_id = %(rid)s", {"rid": self.receipt_id}, sign=1, hours=hours
             )
         store._record_revisions(intent)
         store._conn.insert(
