@@ -16,6 +16,7 @@ import pytest
 
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
+from streammeter.store import open_store
 
 START = int(datetime(2025, 10, 6, tzinfo=UTC).timestamp())
 HOURS = 48
@@ -86,3 +87,22 @@ def test_pages_are_the_same_through_the_rolling_window(ranked) -> None:
     _assert_every_page(store, env_key)
     assert store.set_rolling_window(first + 1, first + HOURS - 2)  # read with edges
     _assert_every_page(store, env_key)
+
+
+def test_a_catalog_change_elsewhere_shows_in_the_next_page(ranked) -> None:
+    """ClickHouse keeps catalog rows of pages by (asset, version): a change written by another
+    process (here another store object) is a new version, read at once."""
+    store, env_key = ranked
+    first = START // 3600
+    rows, _ = store.delivery_usage(env_key, first, first + HOURS, limit=2)
+    assert [r.asset["passthrough"] for r in rows] == [None, None]
+    other = open_store(store.url.redacted()) if hasattr(store, "url") else store
+    changed = Asset(asset_id="A08", asset_resolution_tier="1080p", passthrough="renamed")
+    other.upsert_assets(env_key, [changed])
+    rows, _ = store.delivery_usage(env_key, first, first + HOURS, limit=2)
+    assert [(r.asset["asset_id"], r.asset["passthrough"]) for r in rows] == [
+        ("A09", None),
+        ("A08", "renamed"),
+    ]
+    if other is not store:
+        other.close()

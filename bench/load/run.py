@@ -428,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pages-1h", type=int, help="pages of the 1-hour window (0: all)")
     parser.add_argument("--event-rate", type=float, help="event batches/s (20; quick 5; 0: none)")
     parser.add_argument("--batch", type=int, help="records per batch (1000; quick 200)")
+    parser.add_argument("--inflight", type=int, help="event batches outstanding at most (4)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up pass")
     parser.add_argument("--no-queries", action="store_true", help="only post event batches")
     parser.add_argument(
@@ -440,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = default_config(args.quick)
-    for name in ("duration", "max_requests", "event_rate", "batch", "db", "profile"):
+    for name in ("duration", "max_requests", "event_rate", "batch", "inflight", "db", "profile"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     hour, day, long = cfg.endpoints

@@ -21,6 +21,7 @@ from streammeter.api.errors import JSONResponse
 from streammeter.api.schemas_native import Health, documented
 from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
+from streammeter.ingest.group import GroupCommitter
 from streammeter.store.base import Store, open_store
 
 
@@ -35,6 +36,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         lifespan=maintenance.lifespan,  # the Mux query's rolling window (api/maintenance.py)
     )
     app.state.store = store
+    app.state.group_committer = GroupCommitter(store)  # POST /v1/events (api/native.py)
     app.state.settings = settings or Settings.from_env()
     errors.install(app)
     app.include_router(mux.router)

@@ -29,7 +29,8 @@ from streammeter.api.schemas_native import (
     UpsertedResponse,
     documented,
 )
-from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_batch, import_file
+from streammeter.ingest.group import GroupCommitter
+from streammeter.ingest.importer import MAX_BATCH_BYTES, BatchTooLarge, import_file
 from streammeter.model.catalog import Asset, asset_error_message
 from streammeter.model.times import US_PER_SECOND, now_us
 from streammeter.sources.generic import RecordError
@@ -200,11 +201,11 @@ def get_live_stream(live_stream_id: str, request: Request, token: ReadToken) -> 
 )
 async def post_events(request: Request, token: IngestToken) -> JSONResponse:
     body = await _body(request, MAX_BATCH_BYTES)
+    committer: GroupCommitter = request.app.state.group_committer
     try:
-        # In a worker thread: an import must not stop the server answering (docs/reliability.md)
-        receipt, outcomes = await run_in_threadpool(
-            import_batch, _store(request), token.env_key, body
-        )
+        # In a worker thread: an import must not stop the server answering; batches arriving
+        # together share a transaction (group commit, docs/reliability.md)
+        receipt, outcomes = await run_in_threadpool(committer.submit, token.env_key, body)
     except BatchTooLarge as exc:
         raise ApiError(413, "payload_too_large", [str(exc)]) from None
     except RecordError as exc:

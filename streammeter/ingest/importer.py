@@ -7,14 +7,17 @@ Memory stays bounded: records go to the store in chunks.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.counting.rules import count
 from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.generic import (
@@ -27,15 +30,25 @@ from streammeter.sources.generic import (
     parse_csv_lines,
     parse_json_batch,
     parse_ndjson_lines,
+    raw_text,
     read_parquet,
 )
 from streammeter.sources.generic import detect_format as detect_format_by_name
-from streammeter.store.base import Receipt, ReceiptDraft, Store, StoreFull
+from streammeter.store.base import (
+    ImportGroup,
+    ImportSession,
+    Receipt,
+    ReceiptDraft,
+    Store,
+    StoreFull,
+)
 
 CHUNK_RECORDS = 20_000
 BLOCK_BYTES = 1 << 20
 MAX_BATCH_RECORDS = 10_000
 MAX_BATCH_BYTES = 10 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 #: progress(lines_done, lines_total)
 Progress = Callable[[int, int], None]
@@ -146,34 +159,102 @@ class _Tally:
 
 def _generic(items: Iterable[RawItem]) -> Iterator[NormalizedItem]:
     """Raw generic records to delivery records (or the reason they cannot be read)."""
-    for line_no, raw_text, value in items:
+    for line_no, text, value in items:
         if isinstance(value, RecordError):
-            yield line_no, raw_text, value, []
+            yield line_no, text, value, []
             continue
         try:
-            yield line_no, raw_text, normalize(value), []
+            yield line_no, text, normalize(value), []
         except RecordError as exc:
-            yield line_no, raw_text, exc, []
+            yield line_no, raw_text(text, value), exc, []
+
+
+#: An item ready for the store: (line, raw text, record, its counting) or, for a line that
+#: cannot be read, (line, raw text, the reason, None).
+CountedItem = tuple[int, str, DeliveryRecord | RecordError, Counted | None]
+
+
+def _counting(items: Iterable[NormalizedItem]) -> Iterator[CountedItem]:
+    """Count each readable record (counting.md); unreadable lines pass with their reason."""
+    for line_no, text, record, notes in items:
+        if isinstance(record, RecordError):
+            yield line_no, text, record, None
+            continue
+        counted = count(record)
+        if notes:
+            counted.notes = notes
+        yield line_no, text, record, counted
+
+
+class _Answer:
+    """One import's tally and per-record outcomes, filled as its items are processed.
+
+    Without `outcomes_wanted` (file imports, whose receipt is all the caller needs) the
+    outcome list stays empty, so memory does not grow with the file's length."""
+
+    def __init__(self, outcomes_wanted: bool = True) -> None:
+        self.tally = _Tally()
+        self.outcomes: list[dict[str, object]] = []
+        self._keep = outcomes_wanted
+
+    def reject(self, session: ImportSession, line_no: int, reason: str, text: str) -> None:
+        session.reject(line_no, reason, text)
+        self.tally.lines_read += 1
+        self.tally.rejected += 1
+        self.tally.notes["rejected: " + reason.split(":")[0]] += 1
+        if self._keep:
+            self.outcomes.append({"line": line_no, "status": "rejected", "reason": reason})
+
+    def stored(
+        self, items: Sequence[tuple[int, DeliveryRecord, Counted]], statuses: list[str]
+    ) -> None:
+        """Take the store's status ('accepted' or 'duplicate') of each of `items`."""
+        tally = self.tally
+        tally.lines_read += len(items)
+        for (line_no, record, counted), status in zip(items, statuses, strict=True):
+            if self._keep:
+                self.outcomes.append({"line": line_no, "status": status})
+            if status == "duplicate":
+                tally.duplicate += 1
+                continue
+            tally.accepted += 1
+            if counted.note:
+                tally.notes[counted.note] += 1
+            for note in counted.notes:
+                tally.notes[note] += 1
+            ts = record.ts_us
+            tally.first_ts = ts if tally.first_ts is None else min(tally.first_ts, ts)
+            tally.last_ts = ts if tally.last_ts is None else max(tally.last_ts, ts)
+
+    def counts(self, session: ImportSession) -> dict[str, object]:
+        """The receipt's counts, with the session's attribution notes."""
+        for note, number in session.attribution_notes().items():
+            self.tally.notes[note] += number
+        return self.tally.as_counts()
+
+    def sorted_outcomes(self) -> list[dict[str, object]]:
+        return sorted(self.outcomes, key=lambda item: item["line"])  # type: ignore[arg-type, return-value]
+
+
+def _observe(receipt: Receipt) -> None:
+    """A committed receipt: count it in /metrics (docs/metrics.md)."""
+    from streammeter.api.metrics import observe_receipt  # lazy: streammeter.api imports us
+
+    observe_receipt(receipt)
 
 
 def _process_in_transaction(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
-    items: Iterable[NormalizedItem],
+    items: Iterable[CountedItem],
     progress: Progress | None = None,
     total_lines: int = 0,
     *,
     outcomes_wanted: bool = True,
 ) -> tuple[Receipt, list[dict[str, object]]]:
-    """Count and store normalized `items` in one transaction; per-item outcomes returned.
-
-    Without `outcomes_wanted` (file imports, whose receipt is all the caller needs) the
-    outcome list stays empty, so memory does not grow with the file's length.
-    """
-    tally = _Tally()
-    outcomes: list[dict[str, object]] = []
-    keep = outcomes_wanted
+    """Store counted `items` in one transaction; per-item outcomes returned (see `_Answer`)."""
+    answer = _Answer(outcomes_wanted)
     with store.importing(env_key, draft) as session:
         # Checked again inside the transaction (callers looked before it began): two imports
         # of the same content at once, e.g. a client retrying while its first attempt still
@@ -181,61 +262,33 @@ def _process_in_transaction(
         earlier = store.find_receipt_by_content(env_key, draft.content_sha256)
         if earlier:
             raise _AlreadyImported(earlier)
-        pending: list[tuple[int, object, object]] = []
+        pending: list[tuple[int, DeliveryRecord, Counted]] = []
 
         def flush() -> None:
-            statuses = session.add(pending)  # type: ignore[arg-type]
-            for (line_no, record, counted), status in zip(pending, statuses, strict=True):
-                if keep:
-                    outcomes.append({"line": line_no, "status": status})
-                if status == "duplicate":
-                    tally.duplicate += 1
-                    continue
-                tally.accepted += 1
-                if counted.note:  # type: ignore[attr-defined]
-                    tally.notes[counted.note] += 1  # type: ignore[attr-defined]
-                for note in counted.notes:  # type: ignore[attr-defined]
-                    tally.notes[note] += 1
-                ts = record.ts_us  # type: ignore[attr-defined]
-                tally.first_ts = ts if tally.first_ts is None else min(tally.first_ts, ts)
-                tally.last_ts = ts if tally.last_ts is None else max(tally.last_ts, ts)
+            answer.stored(pending, session.add(pending))
             pending.clear()
             if progress:
-                progress(tally.lines_read, total_lines)
+                progress(answer.tally.lines_read, total_lines)
 
-        for line_no, raw_text, record, notes in items:
-            tally.lines_read += 1
+        for line_no, text, record, counted in items:
             if isinstance(record, RecordError):
-                reason = str(record)
-                session.reject(line_no, reason, raw_text)
-                tally.rejected += 1
-                tally.notes["rejected: " + reason.split(":")[0]] += 1
-                if keep:
-                    outcomes.append({"line": line_no, "status": "rejected", "reason": reason})
+                answer.reject(session, line_no, str(record), text)
                 continue
-            counted = count(record)
-            if notes:
-                counted.notes = notes
-            pending.append((line_no, record, counted))
+            pending.append((line_no, record, counted))  # type: ignore[arg-type]
             if len(pending) >= CHUNK_RECORDS:
                 flush()
         if pending:
             flush()
-        for note, number in session.attribution_notes().items():
-            tally.notes[note] += number
-        receipt = session.finish(tally.as_counts())
-    outcomes.sort(key=lambda item: item["line"])  # type: ignore[arg-type, return-value]
-    from streammeter.api.metrics import observe_receipt  # lazy: streammeter.api imports us
-
-    observe_receipt(receipt)  # committed: count it in /metrics (docs/metrics.md)
-    return receipt, outcomes
+        receipt = session.finish(answer.counts(session))
+    _observe(receipt)
+    return receipt, answer.sorted_outcomes()
 
 
 def _process(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
-    items: Iterable[NormalizedItem],
+    items: Iterable[CountedItem],
     progress: Progress | None = None,
     total_lines: int = 0,
     *,
@@ -314,7 +367,9 @@ def import_file(
         rows = pq.ParquetFile(path).metadata.num_rows
         items = _generic(read_parquet(path))
         try:
-            return _process(store, env_key, draft, items, progress, rows, outcomes_wanted=False)[0]
+            return _process(
+                store, env_key, draft, _counting(items), progress, rows, outcomes_wanted=False
+            )[0]
         except _AlreadyImported as done:
             return done.receipt
 
@@ -363,8 +418,9 @@ def import_file(
         items = resolve_lines(store, env_key, parsed_lines, origin=origin)
     try:
         receipt = _process(
-            store, env_key, draft, items, progress, scan.lines - skip, outcomes_wanted=False
-        )[0]
+            store, env_key, draft, _counting(items), progress, scan.lines - skip,
+            outcomes_wanted=False,
+        )[0]  # fmt: skip
     except _AlreadyImported as done:
         return done.receipt
     if scan.held_back:
@@ -374,36 +430,127 @@ def import_file(
     return receipt
 
 
-def import_batch(
-    store: Store, env_key: int, body: bytes
-) -> tuple[Receipt, list[dict[str, object]]]:
+@dataclass(slots=True)
+class PreparedBatch:
+    """An HTTP batch parsed and counted (no store needed yet): what importing it takes."""
+
+    draft: ReceiptDraft
+    items: list[CountedItem]
+
+    def split(self) -> tuple[list[CountedItem], list[tuple[int, DeliveryRecord, Counted]]]:
+        """Its unreadable items, and its counted records as the store takes them."""
+        rejects = [item for item in self.items if item[3] is None]
+        counted = [(line, rec, c) for line, _, rec, c in self.items if c is not None]
+        return rejects, counted  # type: ignore[return-value]
+
+
+#: A batch's answer: its receipt and per-record outcomes, or the error it failed with.
+BatchResult = tuple[Receipt, list[dict[str, object]]]
+
+
+def prepare_batch(body: bytes) -> PreparedBatch:
+    """Parse, normalize and count an HTTP batch (JSON array or NDJSON); BatchTooLarge beyond
+    the limits, RecordError if it cannot be read at all."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise BatchTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches")
+    raw = list(parse_json_batch(body))
+    if len(raw) > MAX_BATCH_RECORDS:
+        raise BatchTooLarge(
+            f"a batch is at most {MAX_BATCH_RECORDS} records, got {len(raw)}; split it"
+        )
+    sha = hashlib.sha256(body).hexdigest()
+    draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
+    return PreparedBatch(draft, list(_counting(_generic(raw))))
+
+
+def import_batch(store: Store, env_key: int, body: bytes) -> BatchResult:
     """Import an HTTP batch (JSON array or NDJSON). Returns its receipt and per-record outcomes.
 
     Posting the same body again is a no-op: valid records answer `duplicate`.
     """
-    if len(body) > MAX_BATCH_BYTES:
-        raise BatchTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches")
-    items = list(parse_json_batch(body))
-    if len(items) > MAX_BATCH_RECORDS:
-        raise BatchTooLarge(
-            f"a batch is at most {MAX_BATCH_RECORDS} records, got {len(items)}; split it"
-        )
-    sha = hashlib.sha256(body).hexdigest()
-    earlier = store.find_receipt_by_content(env_key, sha)
+    return import_prepared(store, env_key, prepare_batch(body))
+
+
+def import_prepared(store: Store, env_key: int, batch: PreparedBatch) -> BatchResult:
+    """`import_batch` of a prepared batch: one transaction of its own."""
+    earlier = store.find_receipt_by_content(env_key, batch.draft.content_sha256)
     if earlier is None:
-        draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
         try:
-            return _process(store, env_key, draft, _generic(items))
+            return _process(store, env_key, batch.draft, batch.items)
         except _AlreadyImported as done:
             earlier = done.receipt
-    earlier.already_imported = True
-    outcomes: list[dict[str, object]] = []
-    for line_no, _, value in items:
+    return _already_imported(earlier, batch)
+
+
+def _already_imported(earlier: Receipt, batch: PreparedBatch) -> BatchResult:
+    """The answer to a batch whose content was imported before: its valid records are
+    duplicates, its unreadable ones rejected again."""
+    outcomes: list[dict[str, object]] = [
+        {"line": line_no, "status": "rejected", "reason": str(record)}
+        if counted is None
+        else {"line": line_no, "status": "duplicate"}
+        for line_no, _, record, counted in batch.items
+    ]
+    return dataclasses.replace(earlier, already_imported=True), outcomes
+
+
+def import_batches(
+    store: Store, env_key: int, batches: Sequence[PreparedBatch]
+) -> list[BatchResult | Exception]:
+    """Import batches of one environment as if one after the other, in one transaction when
+    the store can (group commit, docs/reliability.md); each answer as `import_batch` gives it,
+    or the error it raised. If the group's transaction fails, the batches are imported one by
+    one, so each gets its own success or its own error."""
+    opened = store.importing_group(env_key) if len(batches) > 1 else None
+    if opened is not None:
         try:
-            if isinstance(value, RecordError):
-                raise value
-            normalize(value)
-            outcomes.append({"line": line_no, "status": "duplicate"})
-        except RecordError as exc:
-            outcomes.append({"line": line_no, "status": "rejected", "reason": str(exc)})
-    return earlier, outcomes
+            return list(_import_group(store, env_key, opened, batches))
+        except Exception as exc:
+            log.warning("a group of %d batches failed (%s): importing them one by one",
+                        len(batches), exc)  # fmt: skip
+    return [_import_alone(store, env_key, batch) for batch in batches]
+
+
+def _import_alone(store: Store, env_key: int, batch: PreparedBatch) -> BatchResult | Exception:
+    try:
+        return import_prepared(store, env_key, batch)
+    except Exception as exc:
+        return exc
+
+
+def _import_group(
+    store: Store,
+    env_key: int,
+    opened: AbstractContextManager[ImportGroup],
+    batches: Sequence[PreparedBatch],
+) -> list[BatchResult]:
+    """All `batches` in one transaction: each new content gets a session and its receipt; a
+    content imported before (or earlier in the group) is answered as already imported."""
+    shas = [batch.draft.content_sha256 for batch in batches]
+    new: dict[str, tuple[ImportSession, _Answer, list[tuple[int, DeliveryRecord, Counted]]]] = {}
+    with opened as group:
+        earlier = store.find_receipts_by_content(env_key, shas)  # inside: see _process
+        for batch, sha in zip(batches, shas, strict=True):
+            if sha in earlier or sha in new:
+                continue
+            session, answer = group.session(batch.draft), _Answer()
+            rejects, counted = batch.split()
+            for line_no, text, reason, _ in rejects:
+                answer.reject(session, line_no, str(reason), text)
+            new[sha] = (session, answer, counted)
+        statuses = group.add([(session, counted) for session, _, counted in new.values()])
+        for (_, answer, counted), status in zip(new.values(), statuses, strict=True):
+            answer.stored(counted, status)
+        receipts = group.finish([(s, answer.counts(s)) for s, answer, _ in new.values()])
+    done = dict(zip(new, receipts, strict=True))
+    answered: set[str] = set()
+    for receipt in receipts:
+        _observe(receipt)
+    results: list[BatchResult] = []
+    for batch, sha in zip(batches, shas, strict=True):
+        if sha in done and sha not in answered:
+            answered.add(sha)
+            results.append((done[sha], new[sha][1].sorted_outcomes()))
+        else:  # imported before, or an identical body earlier in this group
+            results.append(_already_imported(earlier.get(sha) or done[sha], batch))
+    return results

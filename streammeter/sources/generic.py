@@ -50,6 +50,11 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return text
 
 
+#: Above any real value of a field (1 TiB for bytes): larger ones are rejected, so sums in
+#: rollups (64-bit) cannot overflow and the store never sees a value it cannot hold.
+MAX_INTEGER = 2**40
+
+
 def _integer(raw: dict[str, Any], name: str, *, minimum: int = 0) -> int | None:
     value = raw.get(name)
     if value is None or value == "":
@@ -67,6 +72,8 @@ def _integer(raw: dict[str, Any], name: str, *, minimum: int = 0) -> int | None:
         raise RecordError(f"{name}: expected an integer, got {value!r}")
     if value < minimum:
         raise RecordError(f"{name}: must be >= {minimum}, got {value}")
+    if value > MAX_INTEGER:
+        raise RecordError(f"{name}: must be <= {MAX_INTEGER}, got {value}")
     return value
 
 
@@ -314,16 +321,24 @@ def line_is_complete(fmt: str, line: bytes, csv_header: bytes | None) -> bool:
 
 
 def parse_json_batch(body: bytes) -> Iterator[RawItem]:
-    """An HTTP batch: a JSON array of records, or NDJSON (numbered from 1)."""
+    """An HTTP batch: a JSON array of records, or NDJSON (numbered from 1).
+
+    An array's items come without raw text (""): `raw_text` makes it, for the few that are
+    quarantined, rather than serializing every record again."""
     if body.lstrip().startswith(b"["):
         try:
             items = json.loads(body)
         except ValueError as exc:
             raise RecordError(f"invalid JSON array: {exc}") from None
         for number, item in enumerate(items, start=1):
-            yield number, json.dumps(item)[:4096], item
+            yield number, "", item
         return
     yield from parse_ndjson_lines(enumerate(body.splitlines(), start=1))
+
+
+def raw_text(text: str, value: Any) -> str:
+    """An item's raw text for the quarantine: as read, or the item as JSON (array items)."""
+    return text or json.dumps(value)[:4096]
 
 
 def read_parquet(path: Path, batch_rows: int = 50_000) -> Iterator[RawItem]:

@@ -248,6 +248,27 @@ class ImportSession(ABC):
         """Write the receipt and commit everything."""
 
 
+class ImportGroup(ABC):
+    """Batches of one environment imported in one transaction (group commit,
+    docs/reliability.md): one session and receipt each; all of it commits, or none of it."""
+
+    @abstractmethod
+    def session(self, draft: ReceiptDraft) -> ImportSession:
+        """A session for one batch: `reject` and `attribution_notes` as usual; its records go
+        through `add` and its receipt through `finish` of the group."""
+
+    @abstractmethod
+    def add(
+        self, parts: Sequence[tuple[ImportSession, Sequence[tuple[int, DeliveryRecord, Counted]]]]
+    ) -> list[list[str]]:
+        """`ImportSession.add` for the items of several sessions at once, taken in order: a
+        request id seen earlier in `parts` is a duplicate later, as if added one by one."""
+
+    @abstractmethod
+    def finish(self, counts: Sequence[tuple[ImportSession, dict[str, Any]]]) -> list[Receipt]:
+        """Write the sessions' receipts (in this order); the group commits when it ends."""
+
+
 class ImportSessionBase(ImportSession):
     """What every engine's import session keeps the same way: the receipt id, the
     quarantined lines (written by `finish`), the counts of records whose asset or playback id
@@ -368,6 +389,18 @@ class Store(ABC):
     def importing(
         self, env_key: int, draft: ReceiptDraft
     ) -> AbstractContextManager[ImportSession]: ...
+
+    def importing_group(self, env_key: int) -> AbstractContextManager[ImportGroup] | None:
+        """One transaction for several batches (`ImportGroup`). None, the default: the engine
+        has none, and batches are imported one by one, each with `importing`."""
+        return None
+
+    def find_receipts_by_content(
+        self, env_key: int, content_sha256s: Sequence[str]
+    ) -> dict[str, Receipt]:
+        """`find_receipt_by_content` of several contents: the ones found, by content."""
+        found = {sha: self.find_receipt_by_content(env_key, sha) for sha in set(content_sha256s)}
+        return {sha: receipt for sha, receipt in found.items() if receipt is not None}
 
     def set_rolling_window(self, start_hour: int, end_hour: int) -> bool:
         """Keep one total per asset over the hours [start_hour, end_hour): the widest Mux

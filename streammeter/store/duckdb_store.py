@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -33,8 +33,10 @@ from streammeter.store.attribution import (
     rollup_insert_sql,
 )
 from streammeter.store.base import (
+    DUMP_FAMILIES,
     LATE_WINDOW_US,
     Environment,
+    ImportGroup,
     ImportSession,
     ImportSessionBase,
     Receipt,
@@ -65,6 +67,7 @@ _ASSET_COLUMNS = (
     "asset_id, live_stream_id, passthrough, created_at, deleted_at, asset_state, "
     "asset_duration, asset_resolution_tier, asset_encoding_tier, asset_video_quality"
 )
+_RECEIPT_FIELDS = DUMP_FAMILIES["receipts"]  # the `receipts` table's columns, in order
 _RECEIPT_COLUMNS = (
     "receipt_id, environment_id, source, r.name, format, content_sha256, root_sha256, "
     "parent_receipt_id, byte_size, line_offset, lines_read, accepted, duplicate, rejected, "
@@ -73,6 +76,7 @@ _RECEIPT_COLUMNS = (
 _STAGE_SCHEMA = pa.schema(
     [
         ("idx", pa.int32()),
+        ("receipt_id", pa.string()),
         ("line_no", pa.int32()),
         ("request_id", pa.string()),
         ("ts_us", pa.int64()),
@@ -565,12 +569,26 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
 
     @contextmanager
     def importing(self, env_key: int, draft: ReceiptDraft) -> Iterator[ImportSession]:
+        with self.importing_group(env_key) as group:
+            yield group.session(draft)
+
+    @contextmanager
+    def importing_group(self, env_key: int) -> Iterator[ImportGroup]:
         self._in_import.active = True  # an import writes no catalog (write_generations)
         try:
             with self._transaction() as cur:
-                yield _DuckDBImport(self, cur, env_key, draft)
+                yield _DuckDBGroup(self, cur, env_key)
         finally:
             self._in_import.active = False
+
+    def find_receipts_by_content(
+        self, env_key: int, content_sha256s: Sequence[str]
+    ) -> dict[str, Receipt]:
+        found = self._receipts(
+            "WHERE r.env_key = ? AND list_contains(?, content_sha256)",
+            [env_key, sorted(set(content_sha256s))],
+        )
+        return {receipt.content_sha256: receipt for receipt in found}
 
     def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]:
         where, params = ("WHERE r.env_key = ?", [env_key]) if env_key is not None else ("", [])
@@ -781,15 +799,49 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
 
 
 class _DuckDBImport(ImportSessionBase):
-    """Stages each chunk as Arrow, dedupes it against stored records, appends rollup deltas."""
+    """One file or batch: its records go through its group (`_DuckDBGroup`), alone for a file
+    or a single batch, with the other batches of a group commit."""
 
-    def __init__(
-        self, store: DuckDBStore, cur: duckdb.DuckDBPyConnection, env_key: int, draft: ReceiptDraft
-    ) -> None:
+    def __init__(self, group: _DuckDBGroup, env_key: int, draft: ReceiptDraft) -> None:
         super().__init__(env_key, draft)
-        self._store, self._cur = store, cur
+        self._group = group
 
     def add(self, items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> list[str]:
+        return self._group.add([(self, items)])[0]
+
+    def finish(self, counts: dict[str, Any]) -> Receipt:
+        return self._group.finish([(self, counts)])[0]
+
+
+class _DuckDBGroup(ImportGroup):
+    """Stages each chunk (the items of one or more sessions) as Arrow, dedupes it against
+    stored records, appends rollup deltas: each statement runs once per chunk, whatever the
+    number of sessions in it."""
+
+    def __init__(self, store: DuckDBStore, cur: duckdb.DuckDBPyConnection, env_key: int) -> None:
+        self._store, self._cur, self._env_key = store, cur, env_key
+        self._sessions: dict[str, _DuckDBImport] = {}
+
+    def session(self, draft: ReceiptDraft) -> _DuckDBImport:
+        session = _DuckDBImport(self, self._env_key, draft)
+        self._sessions[session.receipt_id] = session
+        return session
+
+    def add(
+        self, parts: Sequence[tuple[ImportSession, Sequence[tuple[int, DeliveryRecord, Counted]]]]
+    ) -> list[list[str]]:
+        items = [item for _, part in parts for item in part]
+        receipt_ids = [cast(_DuckDBImport, s).receipt_id for s, part in parts for _ in part]
+        statuses = self._add(items, receipt_ids) if items else []
+        split, start = [], 0
+        for _, part in parts:
+            split.append(statuses[start : start + len(part)])
+            start += len(part)
+        return split
+
+    def _add(
+        self, items: Sequence[tuple[int, DeliveryRecord, Counted]], receipt_ids: list[str]
+    ) -> list[str]:
         statuses = ["accepted"] * len(items)
         seen: set[str] = set()
         for i, (_, record, _) in enumerate(items):  # first copy within the chunk wins
@@ -801,71 +853,79 @@ class _DuckDBImport(ImportSessionBase):
         # Read through DuckDB's replacement scan of the local variable, not cur.register():
         # DuckDB keeps every object registered inside a transaction alive until it commits,
         # which made a file import hold all its staged chunks in memory (docs/performance.md).
-        stage_arrow = self._arrow(items)
+        stage_arrow = self._arrow(items, receipt_ids)
         cur.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx")
         del stage_arrow
-        # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
-        # records outside this chunk's time span (zone maps) instead of scanning them all.
-        stamps = [item[1].ts_us for item in items if item[1].request_id is not None]
-        existing = []
-        if stamps:
-            existing = cur.execute(
-                "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
-                " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
-                " AND r.ts_us BETWEEN ? AND ?"
-                " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
-                [
-                    self._env_key, min(stamps) - LATE_WINDOW_US, max(stamps) + LATE_WINDOW_US,
-                    LATE_WINDOW_US, LATE_WINDOW_US,
-                ],
-            ).fetchall()  # fmt: skip
-        for (idx,) in existing:
+        for idx in self._stored_request_ids(items):
             statuses[idx] = "duplicate"
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
         self._count_llhls_once(items, accepted_idx)
-        store = self._store
-        # Give every asset / live stream id an integer key; they are joined in SQL below.
-        store._ensure_keys(
-            cur, self._env_key, "asset",
-            [items[i][1].asset_id for i in accepted_idx if items[i][1].asset_id],
-        )  # fmt: skip
-        store._ensure_keys(
-            cur, self._env_key, "live_stream",
-            [items[i][1].live_stream_id for i in accepted_idx if items[i][1].live_stream_id],
-        )  # fmt: skip
-        store._ensure_keys(
-            cur, self._env_key, "target",
-            [items[i][1].target for i in accepted_idx if items[i][1].target],
-        )  # fmt: skip
+        self._ensure_entity_keys([items[i][1] for i in accepted_idx])
         filtered = len(accepted_idx) != len(items)
-        self._stage_import_chunk(cur, accepted_idx if filtered else None)
+        self._stage_import_chunk(accepted_idx if filtered else None)
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
-        store._apply_rollups(cur, "import_chunk")
-        unknown_asset, unknown_playback = cur.execute(
-            "SELECT count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
-            "       count(*) FILTER (WHERE c.asset_key IS NULL AND c.playback_id IS NOT NULL "
-            "                AND pb.asset_key IS NULL) "
-            "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
-            "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
-            "     AND pb.playback_id = c.playback_id"
-        ).fetchone()
-        self._unknown_asset += unknown_asset
-        self._unknown_playback += unknown_playback
+        self._store._apply_rollups(cur, "import_chunk")
+        self._count_unknown()
         cur.execute("DROP TABLE import_chunk")
         cur.execute("DROP TABLE stage")
         return statuses
 
-    def _stage_import_chunk(
-        self, cur: duckdb.DuckDBPyConnection, accepted: list[int] | None
-    ) -> None:
+    def _stored_request_ids(
+        self, items: Sequence[tuple[int, DeliveryRecord, Counted]]
+    ) -> list[int]:
+        """Indexes of staged items whose request id a stored record has (counting.md 7)."""
+        stamps = [item[1].ts_us for item in items if item[1].request_id is not None]
+        if not stamps:
+            return []
+        # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
+        # records outside this chunk's time span (zone maps) instead of scanning them all.
+        rows = self._cur.execute(
+            "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
+            " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
+            " AND r.ts_us BETWEEN ? AND ?"
+            " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
+            [
+                self._env_key, min(stamps) - LATE_WINDOW_US, max(stamps) + LATE_WINDOW_US,
+                LATE_WINDOW_US, LATE_WINDOW_US,
+            ],
+        ).fetchall()  # fmt: skip
+        return [idx for (idx,) in rows]
+
+    def _ensure_entity_keys(self, records: list[DeliveryRecord]) -> None:
+        """Give every asset / live stream / target id an integer key (joined in SQL below)."""
+        for kind, ids in (
+            ("asset", [r.asset_id for r in records if r.asset_id]),
+            ("live_stream", [r.live_stream_id for r in records if r.live_stream_id]),
+            ("target", [r.target for r in records if r.target]),
+        ):
+            self._store._ensure_keys(self._cur, self._env_key, kind, ids)
+
+    def _count_unknown(self) -> None:
+        """Count, per session, the accepted records whose asset or playback id the catalog does
+        not know (`attribution_notes`)."""
+        rows = self._cur.execute(
+            "SELECT c.receipt_id, "
+            "       count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
+            "       count(*) FILTER (WHERE c.asset_key IS NULL AND c.playback_id IS NOT NULL "
+            "                AND pb.asset_key IS NULL) "
+            "FROM import_chunk c LEFT JOIN assets a ON a.asset_key = c.asset_key "
+            "LEFT JOIN playback_ids pb ON c.asset_key IS NULL AND pb.env_key = c.env_key "
+            "     AND pb.playback_id = c.playback_id GROUP BY c.receipt_id"
+        ).fetchall()
+        for receipt_id, unknown_asset, unknown_playback in rows:
+            session = self._sessions[receipt_id]
+            session._unknown_asset += unknown_asset
+            session._unknown_playback += unknown_playback
+
+    def _stage_import_chunk(self, accepted: list[int] | None) -> None:
         """`import_chunk`: the staged rows (only those in `accepted` unless it is None) with
         their entity keys, in `idx` order."""
         filtered = accepted is not None
-        # read by the SQL below through a replacement scan (see add())
+        # read by the SQL below through a replacement scan (see _add())
         accepted_idx = pa.table({"idx": pa.array(accepted or [], pa.int32())})  # noqa: F841
-        cur.execute(
+        self._cur.execute(
             "CREATE OR REPLACE TEMP TABLE import_chunk AS "
-            "SELECT ? AS env_key, ? AS receipt_id, s.line_no, s.request_id, s.ts_us, "
+            "SELECT ? AS env_key, s.receipt_id, s.line_no, s.request_id, s.ts_us, "
             "CAST(s.ts_us // 3600000000 AS INTEGER) AS hour, ka.entity_key AS asset_key, "
             "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
             "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
@@ -884,13 +944,7 @@ class _DuckDBImport(ImportSessionBase):
             + ("" if not filtered else
                "WHERE s.idx IN (SELECT idx FROM accepted_idx) ")
             + "ORDER BY s.idx",
-            [
-                self._env_key,
-                self.receipt_id,
-                self._env_key,
-                self._env_key,
-                self._env_key,
-            ],
+            [self._env_key] * 4,
         )  # fmt: skip
 
     def _count_llhls_once(
@@ -932,7 +986,9 @@ class _DuckDBImport(ImportSessionBase):
             del llhls_overrides
 
     @staticmethod
-    def _arrow(items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> pa.Table:
+    def _arrow(
+        items: Sequence[tuple[int, DeliveryRecord, Counted]], receipt_ids: list[str]
+    ) -> pa.Table:
         # Column by column (one comprehension each) rather than row by row.
         recs = [item[1] for item in items]
         earned = [item[2].earned_us for item in items]
@@ -951,6 +1007,7 @@ class _DuckDBImport(ImportSessionBase):
                 durations.append(quotient)
         columns: dict[str, list[Any]] = {
             "idx": list(range(len(items))),
+            "receipt_id": receipt_ids,
             "line_no": [item[0] for item in items],
             "request_id": [r.request_id for r in recs],
             "ts_us": [r.ts_us for r in recs],
@@ -981,16 +1038,20 @@ class _DuckDBImport(ImportSessionBase):
         }
         return pa.table(columns, schema=_STAGE_SCHEMA)
 
-    def finish(self, counts: dict[str, Any]) -> Receipt:
+    def finish(self, counts: Sequence[tuple[ImportSession, dict[str, Any]]]) -> list[Receipt]:
         cur = self._cur
-        if self._quarantine:
-            cur.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?)", self._quarantine)
+        sessions = [cast(_DuckDBImport, session) for session, _ in counts]
+        quarantine = [row for session in sessions for row in session._quarantine]
+        if quarantine:
+            cur.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?)", quarantine)
         env_id = cur.execute(
             "SELECT environment_id FROM environments WHERE env_key = ?", [self._env_key]
         ).fetchone()[0]
-        receipt = self._receipt(env_id, counts)
-        cur.execute(
-            "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self._receipt_row(receipt),
-        )
-        return receipt
+        receipts = [s._receipt(env_id, c) for s, (_, c) in zip(sessions, counts, strict=True)]
+        if receipts:  # one statement for all of them
+            row = "(" + ", ".join("?" * len(_RECEIPT_FIELDS)) + ")"
+            cur.execute(
+                "INSERT INTO receipts VALUES " + ", ".join([row] * len(receipts)),
+                [v for s, r in zip(sessions, receipts, strict=True) for v in s._receipt_row(r)],
+            )
+        return receipts

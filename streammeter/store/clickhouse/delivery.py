@@ -12,12 +12,15 @@ Distributed tables (which would merge 200,000 partial groups on one node):
 2. the shards' lists are merged by total. Ties are ordered by `asset_id`, which the shards do
    not sort on: a shard whose list might stop inside the tie group at the page's last total
    is asked again for every asset at or above that total;
-3. the catalog columns are read for the page's candidates only, and they are ordered by
-   (total descending, asset_id) in Python.
+3. the tiers and current catalog version of the page's candidates are read on their shard,
+   the catalog columns of each (asset, version) once (versions are never rewritten, so they
+   are cached in process), and the candidates ordered by (total descending, asset_id).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,7 +35,8 @@ ASSET_COLUMNS = (
     "asset_duration", "asset_resolution_tier", "asset_encoding_tier", "asset_video_quality",
 )  # fmt: skip
 
-Ranked = tuple[int, int, int, int, int, int, int]  # asset_key, total, t1..t5
+Ranked = tuple[int, int]  # asset_key, total
+CATALOG_CACHE_ROWS = 20_000  # catalog rows (asset, version) kept for pages
 
 
 class ClickHouseDeliveryMixin:
@@ -73,13 +77,15 @@ class ClickHouseDeliveryMixin:
         if not parts or limit <= 0:
             return [], 0
 
-        def ranked_sql(table: Callable[[str], str], tail: str) -> str:
-            scans = [
-                rolling_scan(table("usage_rolling"), gen, sign, env)
+        def scans(table: Callable[[str], str], where: str, tiers: bool = True) -> list[str]:
+            return [
+                rolling_scan(table("usage_rolling"), gen, sign, where, tiers=tiers)
                 if level == "rolling"
-                else calendar_scan(table(level), lo, hi, sign, env)
+                else calendar_scan(table(level), lo, hi, sign, where, tiers=tiers)
                 for level, lo, hi, sign in parts
             ]
+
+        def ranked_sql(table: Callable[[str], str], tail: str) -> str:
             registered = f"SELECT asset_key FROM {table('assets')} WHERE env_key = {int(env_key)}"
             if live_stream_id is not None:
                 registered = (
@@ -89,10 +95,24 @@ class ClickHouseDeliveryMixin:
                     f"WHERE live_stream_id = {literal(live_stream_id)}"
                 )
             return (
-                f"SELECT asset_key, total, t1, t2, t3, t4, t5 FROM ({summed(scans)}) AS sums "
+                f"SELECT asset_key, total FROM ({summed(scans(table, env, False), tiers=False)}) "
+                f"AS sums "
                 f"WHERE total > 0 AND asset_key IN ({registered}) {tail}"
             )
 
+        def page_sql(table: Callable[[str], str], keys: Sequence[int]) -> str:
+            """Tiers and current catalog version of the candidates (on their shard)."""
+            where = f"{env} AND asset_key IN {in_list(keys)}"
+            return (
+                f"SELECT asset_key, t1, t2, t3, t4, t5, version "
+                f"FROM ({summed(scans(table, where))}) AS sums ANY INNER JOIN ("
+                f"SELECT asset_key, max(version) AS version FROM {table('assets')} "
+                f"WHERE env_key = {int(env_key)} AND asset_key IN {in_list(keys)} "
+                "GROUP BY asset_key) AS catalog USING (asset_key)"
+            )
+
+        # 1. Each shard's top `want` (asset_key, total), and how many it has (numbers only:
+        # 18.16 sorts every column it carries).
         want = offset + limit + 1
         tops = self._on_each_shard(
             lambda _, conn, table: _counted(
@@ -106,14 +126,13 @@ class ClickHouseDeliveryMixin:
         last_total = sorted((r[1] for rows in lists for r in rows), reverse=True)[
             min(offset + limit, count) - 1
         ]
-        # A shard whose list is cut inside the tie group of the page's last total: all of it.
+        # 2. A shard whose list is cut inside the tie group of the page's last total: all of it.
         cut = [i for i, rows in enumerate(lists) if len(rows) == want and rows[-1][1] >= last_total]
         if cut:
             again = self._on_each_shard(
-                lambda _, conn, table: [
-                    tuple(int(v) for v in row)
-                    for row in conn.execute(ranked_sql(table, f"AND total >= {last_total}"))
-                ],
+                lambda _, conn, table: _ints(
+                    conn.execute(ranked_sql(table, f"AND total >= {last_total}"))
+                ),
                 only=cut,
             )
             for i, rows in zip(cut, again, strict=True):
@@ -123,47 +142,69 @@ class ClickHouseDeliveryMixin:
         )
         first_total = every[offset][0][1]
         before = sum(1 for r, _ in every if r[1] > first_total)
-        candidates = [(r, i) for r, i in every if last_total <= r[1] <= first_total]
-        catalog = self._page_catalog(env_key, candidates)
-        candidates.sort(key=lambda c: (-c[0][1], catalog[c[0][0]]["asset_id"]))
-        page = candidates[offset - before : offset - before + limit]
+        # 3. The candidates for the page (its totals, all ties included): their tiers and
+        # catalog columns, each on its shard; ordered by (total descending, asset_id).
+        by_shard: dict[int, list[int]] = {}
+        for (key, total), shard in every:
+            if last_total <= total <= first_total:
+                by_shard.setdefault(shard, []).append(key)
+        candidates = [
+            row
+            for rows in self._on_each_shard(
+                lambda shard, conn, table: conn.execute(page_sql(table, by_shard[shard])),
+                only=sorted(by_shard),
+            )
+            for row in rows
+        ]
+        totals = {key: total for (key, total), _ in every}
+        catalog = self._catalog_versions(env_key, [(row[0], row[6]) for row in candidates])
+        candidates.sort(key=lambda row: (-totals[row[0]], catalog[row[0]]["asset_id"]))
         usage = [
             UsageRow(
-                asset=catalog[key],
+                asset=dict(catalog[key]),
                 tiers_us={code: int(us) for code, us in enumerate(tiers, start=1) if us},
-                total_us=int(total),
+                total_us=int(totals[key]),
             )
-            for (key, total, *tiers), _ in page
+            for key, *tiers, _ in candidates[offset - before : offset - before + limit]
         ]
         return usage, count
 
-    def _page_catalog(
-        self, env_key: int, candidates: Sequence[tuple[Ranked, int]]
+    def _catalog_versions(
+        self, env_key: int, versions: Sequence[tuple[int, int]]
     ) -> dict[int, dict[str, Any]]:
-        """asset_key -> current catalog columns, for the page's candidates only, each read on
-        its own shard."""
-        by_shard: dict[int, list[int]] = {}
-        for row, shard in candidates:
-            by_shard.setdefault(shard, []).append(row[0])
-
-        def read(shard: int, conn: Connection, table: Callable[[str], str]) -> list[tuple]:
-            keys = by_shard[shard]
-            return [
-                row
-                for start in range(0, len(keys), 2000)
-                for row in conn.execute(
-                    f"SELECT asset_key, {', '.join(ASSET_COLUMNS)} FROM {table('assets')} "
-                    f"WHERE env_key = {int(env_key)} "
-                    f"AND asset_key IN {in_list(keys[start : start + 2000])} "
-                    "ORDER BY version DESC LIMIT 1 BY asset_key"
-                )
-            ]
-
-        found: dict[int, dict[str, Any]] = {}
-        for rows in self._on_each_shard(read, only=sorted(by_shard)):
-            for key, *columns in rows:
-                found[int(key)] = dict(zip(ASSET_COLUMNS, columns, strict=True))
+        """asset_key -> catalog columns of the given (asset_key, version) rows. A version of an
+        asset is never rewritten (a change is a new version), so rows read once are kept in a
+        bounded in-process cache, exact whatever other processes write."""
+        cache = self._catalog_cache()
+        found, missing = {}, []
+        with self._catalog_lock:
+            for key, version in versions:
+                row = cache.get((env_key, key, version))
+                if row is None:
+                    missing.append((key, version))
+                else:
+                    cache.move_to_end((env_key, key, version))
+                    found[key] = row
+        for start in range(0, len(missing), 2000):
+            rows = self._q(
+                f"SELECT asset_key, version, {', '.join(ASSET_COLUMNS)} FROM assets "
+                f"WHERE env_key = {int(env_key)} "
+                f"AND (asset_key, version) IN {in_list(missing[start : start + 2000])}"
+            )
+            with self._catalog_lock:
+                for key, version, *columns in rows:
+                    row = dict(zip(ASSET_COLUMNS, columns, strict=True))
+                    found[int(key)] = cache[(env_key, int(key), int(version))] = row
+                while len(cache) > CATALOG_CACHE_ROWS:
+                    cache.popitem(last=False)
         return found
+
+    def _catalog_cache(self) -> OrderedDict[tuple[int, int, int], dict[str, Any]]:
+        cache = getattr(self, "_catalog_rows", None)
+        if cache is None:
+            self._catalog_lock = threading.Lock()
+            cache = self._catalog_rows = OrderedDict()
+        return cache
 
     # -- one statement on every shard ------------------------------------------------------
     def _on_each_shard(
@@ -228,10 +269,14 @@ class ClickHouseDeliveryMixin:
             self._pool = None
 
 
-def _counted(conn: Connection, page_sql: str, all_sql: str) -> tuple[list[Ranked], int]:
-    """The rows of `page_sql` and how many rows its LIMIT cut from (one statement where the
+def _ints(rows: list[tuple]) -> list[Ranked]:
+    return [(int(key), int(total)) for key, total in rows]
+
+
+def _counted(conn: Connection, top_sql: str, all_sql: str) -> tuple[list[Ranked], int]:
+    """The rows of `top_sql` and how many rows its LIMIT cut from (one statement where the
     engine reports it, else a count of `all_sql`)."""
-    rows, before_limit = conn.execute_counted(page_sql)
+    rows, before_limit = conn.execute_counted(top_sql)
     if before_limit is None:
         before_limit = int(conn.execute(f"SELECT count() FROM ({all_sql}) AS ranked")[0][0])
-    return [tuple(int(v) for v in row) for row in rows], before_limit  # type: ignore[misc]
+    return _ints(rows), before_limit

@@ -31,33 +31,41 @@ _SUMS = ", ".join(ROLLING_MEASURES)
 _TIER_CODES = range(1, 6)
 
 
-def calendar_scan(table: str, lo: int, hi: int, sign: int, where: str) -> str:
+def calendar_scan(
+    table: str, lo: int, hi: int, sign: int, where: str, *, tiers: bool = True
+) -> str:
     """(asset_key, d, d1..d5) rows of a calendar rollup table over bucket hours [lo, hi):
-    delivered µs of segments and parts of assets, in total and per tier, times `sign`."""
+    delivered µs of segments and parts of assets, in total and per tier (unless not
+    `tiers`: d only), times `sign`."""
     neg = "-" if sign < 0 else ""
-    tiers = ", ".join(f"{neg}delivered_us * (tier = {code}) AS d{code}" for code in _TIER_CODES)
+    per_tier = (
+        "".join(f", {neg}delivered_us * (tier = {code}) AS d{code}" for code in _TIER_CODES)
+        if tiers
+        else ""
+    )
     return (
-        f"SELECT asset_key, {neg}delivered_us AS d, {tiers} FROM {table} "
+        f"SELECT asset_key, {neg}delivered_us AS d{per_tier} FROM {table} "
         f"WHERE {where} AND bucket >= {int(lo)} AND bucket < {int(hi)} "
         "AND tier > 0 AND asset_key != 0"
     )
 
 
-def rolling_scan(table: str, gen: int, sign: int, where: str) -> str:
-    """(asset_key, d, d1..d5) rows of one generation of the rolling table, times `sign`."""
+def rolling_scan(table: str, gen: int, sign: int, where: str, *, tiers: bool = True) -> str:
+    """(asset_key, d, d1..d5) rows of one generation of the rolling table, times `sign` (d
+    only unless `tiers`)."""
     neg = "-" if sign < 0 else ""
     columns = ", ".join(
         f"{neg}{measure} AS d{'' if measure == 'total' else measure[1:]}"
-        for measure in ROLLING_MEASURES
+        for measure in (ROLLING_MEASURES if tiers else ROLLING_MEASURES[:1])
     )
     return f"SELECT asset_key, {columns} FROM {table} WHERE {where} AND gen = {int(gen)}"
 
 
-def summed(scans: list[str]) -> str:
-    """Per asset: sums of the (asset_key, d, d1..d5) rows of `scans`, as total, t1..t5."""
-    tiers = ", ".join(f"sum(d{code}) AS t{code}" for code in _TIER_CODES)
+def summed(scans: list[str], *, tiers: bool = True) -> str:
+    """Per asset: sums of the (asset_key, d, d1..d5) rows of `scans`, as total (and t1..t5)."""
+    per_tier = "".join(f", sum(d{code}) AS t{code}" for code in _TIER_CODES) if tiers else ""
     return (
-        f"SELECT asset_key, sum(d) AS total, {tiers} "
+        f"SELECT asset_key, sum(d) AS total{per_tier} "
         f"FROM ({' UNION ALL '.join(scans)}) AS usage GROUP BY asset_key"
     )
 
