@@ -23,9 +23,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from streammeter.query.windows import rolling_split
+from streammeter.query.windows import TablePart, rolling_split
 from streammeter.store.base import UsageRow
 from streammeter.store.clickhouse.conn import Connection, in_list, literal
 from streammeter.store.clickhouse.rolling import calendar_scan, rolling_scan, summed
@@ -36,7 +37,55 @@ ASSET_COLUMNS = (
 )  # fmt: skip
 
 Ranked = tuple[int, int]  # asset_key, total
+Fill = tuple[int, tuple[int, int] | None]  # generation of the rolling window, its hours
+Table = Callable[[str], str]  # a table's name where a statement runs (local on a shard)
 CATALOG_CACHE_ROWS = 20_000  # catalog rows (asset, version) kept for pages
+
+
+@dataclass(frozen=True)
+class _Question:
+    """One delivery-usage query, and the SQL it takes on one shard."""
+
+    env_key: int
+    where: str  # the environment, and the asset when filtered by one
+    live_stream_id: str | None
+    gen: int  # the rolling window's generation read ("rolling" parts)
+    parts: list[TablePart]
+
+    def scans(self, table: Table, where: str, *, tiers: bool = True) -> list[str]:
+        return [
+            rolling_scan(table("usage_rolling"), self.gen, sign, where, tiers=tiers)
+            if level == "rolling"
+            else calendar_scan(table(level), lo, hi, sign, where, tiers=tiers)
+            for level, lo, hi, sign in self.parts
+        ]
+
+    def ranked_sql(self, table: Table, tail: str) -> str:
+        """(asset_key, total) of the shard's registered assets with usage, then `tail`."""
+        registered = f"SELECT asset_key FROM {table('assets')} WHERE env_key = {self.env_key}"
+        if self.live_stream_id is not None:
+            registered = (
+                f"SELECT asset_key FROM (SELECT asset_key, live_stream_id FROM "
+                f"{table('assets')} WHERE env_key = {self.env_key} "
+                "ORDER BY version DESC LIMIT 1 BY asset_key) AS current "
+                f"WHERE live_stream_id = {literal(self.live_stream_id)}"
+            )
+        totals = summed(self.scans(table, self.where, tiers=False), tiers=False)
+        return (
+            f"SELECT asset_key, total FROM ({totals}) AS sums "
+            f"WHERE total > 0 AND asset_key IN ({registered}) {tail}"
+        )
+
+    def page_sql(self, table: Table, keys: Sequence[int]) -> str:
+        """(asset_key, t1..t5, current catalog version) of the candidates `keys`."""
+        where = f"{self.where} AND asset_key IN {in_list(keys)}"
+        return (
+            f"SELECT asset_key, t1, t2, t3, t4, t5, version "
+            f"FROM ({summed(self.scans(table, where))}) AS sums ANY INNER JOIN ("
+            f"SELECT asset_key, max(version) AS version FROM {table('assets')} "
+            f"WHERE env_key = {self.env_key} AND asset_key IN {in_list(keys)} "
+            "GROUP BY asset_key) AS catalog USING (asset_key)"
+        )
 
 
 class ClickHouseDeliveryMixin:
@@ -57,81 +106,74 @@ class ClickHouseDeliveryMixin:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[UsageRow], int]:
-        env = f"env_key = {int(env_key)}"
+        where = f"env_key = {int(env_key)}"
         if asset_id is not None:
             found = self._q(
-                f"SELECT asset_key FROM assets WHERE {env} AND asset_id = %(a)s LIMIT 1",
+                f"SELECT asset_key FROM assets WHERE {where} AND asset_id = %(a)s LIMIT 1",
                 {"a": asset_id},
             )
             if not found:
                 return [], 0
-            env += f" AND asset_key = {int(found[0][0])}"
-        newest = self._q(
-            f"SELECT gen, lo_hour, hi_hour FROM rolling_fills WHERE env_key = {int(env_key)} "
-            "ORDER BY gen DESC LIMIT 1"
-        )
-        gen, rolling = 0, None
-        if newest:
-            gen, rolling = int(newest[0][0]), (int(newest[0][1]), int(newest[0][2]))
-        parts = rolling_split(start_hour, end_hour, rolling)
-        if not parts or limit <= 0:
+            where += f" AND asset_key = {int(found[0][0])}"
+        if limit <= 0:
             return [], 0
 
-        def scans(table: Callable[[str], str], where: str, tiers: bool = True) -> list[str]:
-            return [
-                rolling_scan(table("usage_rolling"), gen, sign, where, tiers=tiers)
-                if level == "rolling"
-                else calendar_scan(table(level), lo, hi, sign, where, tiers=tiers)
-                for level, lo, hi, sign in parts
-            ]
+        def question(fill: Fill) -> _Question:
+            parts = rolling_split(start_hour, end_hour, fill[1])
+            return _Question(int(env_key), where, live_stream_id, fill[0], parts)
 
-        def ranked_sql(table: Callable[[str], str], tail: str) -> str:
-            registered = f"SELECT asset_key FROM {table('assets')} WHERE env_key = {int(env_key)}"
-            if live_stream_id is not None:
-                registered = (
-                    f"SELECT asset_key FROM (SELECT asset_key, live_stream_id FROM "
-                    f"{table('assets')} WHERE env_key = {int(env_key)} "
-                    "ORDER BY version DESC LIMIT 1 BY asset_key) AS current "
-                    f"WHERE live_stream_id = {literal(live_stream_id)}"
-                )
-            return (
-                f"SELECT asset_key, total FROM ({summed(scans(table, env, False), tiers=False)}) "
-                f"AS sums "
-                f"WHERE total > 0 AND asset_key IN ({registered}) {tail}"
-            )
+        # The newest generation of the rolling window filled for the environment. On a
+        # cluster, the one seen last is used at once and checked while the shards work: a
+        # generation stays readable until two moves later (docs/design/clickhouse.md).
+        seen = self._fills_seen()
+        guess = seen.get(env_key) if self.cluster else None
+        if guess is not None:
+            check = lambda: self._newest_fill(env_key)  # noqa: E731
+            answer = self._ranked_page(question(guess), limit, offset, check, guess)
+            if answer is not None:
+                return answer
+        seen[env_key] = fill = self._newest_fill(env_key)
+        answer = self._ranked_page(question(fill), limit, offset)
+        assert answer is not None
+        return answer
 
-        def page_sql(table: Callable[[str], str], keys: Sequence[int]) -> str:
-            """Tiers and current catalog version of the candidates (on their shard)."""
-            where = f"{env} AND asset_key IN {in_list(keys)}"
-            return (
-                f"SELECT asset_key, t1, t2, t3, t4, t5, version "
-                f"FROM ({summed(scans(table, where))}) AS sums ANY INNER JOIN ("
-                f"SELECT asset_key, max(version) AS version FROM {table('assets')} "
-                f"WHERE env_key = {int(env_key)} AND asset_key IN {in_list(keys)} "
-                "GROUP BY asset_key) AS catalog USING (asset_key)"
-            )
-
+    def _ranked_page(
+        self,
+        q: _Question,
+        limit: int,
+        offset: int,
+        check: Callable[[], Fill] | None = None,
+        guess: Fill | None = None,
+    ) -> tuple[list[UsageRow], int] | None:
+        """The page and row count; None when `check()`, run while the shards rank, does not
+        confirm the generation guessed."""
+        if not q.parts:
+            return [], 0
         # 1. Each shard's top `want` (asset_key, total), and how many it has (numbers only:
-        # 18.16 sorts every column it carries).
+        # 18.16 sorts every column a query carries).
         want = offset + limit + 1
-        tops = self._on_each_shard(
+        tops, checked = self._on_each_shard_while(
             lambda _, conn, table: _counted(
-                conn, ranked_sql(table, f"ORDER BY total DESC LIMIT {want}"), ranked_sql(table, "")
-            )
+                conn,
+                q.ranked_sql(table, f"ORDER BY total DESC LIMIT {want}"),
+                q.ranked_sql(table, ""),
+            ),
+            check,
         )
+        if check is not None and checked != guess:
+            return None
         count = sum(n for _, n in tops)
         if count <= offset:
             return [], count
         lists = [rows for rows, _ in tops]
-        last_total = sorted((r[1] for rows in lists for r in rows), reverse=True)[
-            min(offset + limit, count) - 1
-        ]
+        totals = sorted((total for rows in lists for _, total in rows), reverse=True)
+        last_total = totals[min(offset + limit, count) - 1]
         # 2. A shard whose list is cut inside the tie group of the page's last total: all of it.
         cut = [i for i, rows in enumerate(lists) if len(rows) == want and rows[-1][1] >= last_total]
         if cut:
             again = self._on_each_shard(
                 lambda _, conn, table: _ints(
-                    conn.execute(ranked_sql(table, f"AND total >= {last_total}"))
+                    conn.execute(q.ranked_sql(table, f"AND total >= {last_total}"))
                 ),
                 only=cut,
             )
@@ -142,8 +184,8 @@ class ClickHouseDeliveryMixin:
         )
         first_total = every[offset][0][1]
         before = sum(1 for r, _ in every if r[1] > first_total)
-        # 3. The candidates for the page (its totals, all ties included): their tiers and
-        # catalog columns, each on its shard; ordered by (total descending, asset_id).
+        # 3. The page's candidates (its totals, every tie included): tiers and catalog version
+        # on their shard, catalog columns by version; ordered by (total descending, asset_id).
         by_shard: dict[int, list[int]] = {}
         for (key, total), shard in every:
             if last_total <= total <= first_total:
@@ -151,23 +193,40 @@ class ClickHouseDeliveryMixin:
         candidates = [
             row
             for rows in self._on_each_shard(
-                lambda shard, conn, table: conn.execute(page_sql(table, by_shard[shard])),
+                lambda shard, conn, table: conn.execute(q.page_sql(table, by_shard[shard])),
                 only=sorted(by_shard),
             )
             for row in rows
         ]
-        totals = {key: total for (key, total), _ in every}
-        catalog = self._catalog_versions(env_key, [(row[0], row[6]) for row in candidates])
-        candidates.sort(key=lambda row: (-totals[row[0]], catalog[row[0]]["asset_id"]))
+        total_of = {key: total for (key, total), _ in every}
+        catalog = self._catalog_versions(q.env_key, [(row[0], row[6]) for row in candidates])
+        candidates.sort(key=lambda row: (-total_of[row[0]], catalog[row[0]]["asset_id"]))
         usage = [
             UsageRow(
                 asset=dict(catalog[key]),
                 tiers_us={code: int(us) for code, us in enumerate(tiers, start=1) if us},
-                total_us=int(totals[key]),
+                total_us=int(total_of[key]),
             )
             for key, *tiers, _ in candidates[offset - before : offset - before + limit]
         ]
         return usage, count
+
+    def _newest_fill(self, env_key: int) -> Fill:
+        """(gen, (lo_hour, hi_hour)) of the newest generation filled for the environment, or
+        (0, None): the calendar levels only."""
+        rows = self._q(
+            f"SELECT gen, lo_hour, hi_hour FROM rolling_fills WHERE env_key = {int(env_key)} "
+            "ORDER BY gen DESC LIMIT 1"
+        )
+        if not rows:
+            return 0, None
+        return int(rows[0][0]), (int(rows[0][1]), int(rows[0][2]))
+
+    def _fills_seen(self) -> dict[int, Fill]:
+        seen = getattr(self, "_fills", None)
+        if seen is None:
+            seen = self._fills = {}
+        return seen
 
     def _catalog_versions(
         self, env_key: int, versions: Sequence[tuple[int, int]]
@@ -209,7 +268,7 @@ class ClickHouseDeliveryMixin:
     # -- one statement on every shard ------------------------------------------------------
     def _on_each_shard(
         self,
-        run: Callable[[int, Connection, Callable[[str], str]], Any],
+        run: Callable[[int, Connection, Table], Any],
         only: Sequence[int] | None = None,
     ) -> list[Any]:
         """`run(shard index, connection, table_name)` on each shard (one replica of each, or
@@ -226,6 +285,22 @@ class ClickHouseDeliveryMixin:
         if len(picked) == 1:
             return [on(picked[0])]
         return list(self._shard_pool(len(shards)).map(on, picked))
+
+    def _on_each_shard_while(
+        self, run: Callable[[int, Connection, Table], Any], meanwhile: Callable[[], Any] | None
+    ) -> tuple[list[Any], Any]:
+        """`_on_each_shard(run)`, and `meanwhile()` in this thread while the shards work."""
+        if meanwhile is None or not self.cluster:
+            return self._on_each_shard(run), meanwhile() if meanwhile else None
+        shards = self._shard_nodes()
+        pool = self._shard_pool(len(shards))
+        local: Table = lambda name: f"{name}_local"  # noqa: E731
+        futures = [
+            pool.submit(lambda i=i: run(i, self._shard_connection(*shards[i]), local))
+            for i in range(len(shards))
+        ]
+        checked = meanwhile()
+        return [future.result() for future in futures], checked
 
     def _shard_nodes(self) -> list[tuple[str, int]]:
         """(host, tcp port) of the first replica of each shard."""
