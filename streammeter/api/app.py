@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from streammeter import __version__, web
@@ -60,4 +62,19 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """The app on the store named by STREAMMETER_DB: what each `serve --workers N` process
     runs (an app factory for uvicorn)."""
+    tune_gc()
     return create_app(open_store(), Settings.from_env())
+
+
+#: Objects allocated before the cyclic garbage collector's youngest generation is collected.
+#: Parsing a batch allocates ~30 objects per record, nearly none of them in cycles (reference
+#: counting frees them); Python's default (700) collects ~40 times per 1,000-record batch.
+GC_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """For a long-running server: move what startup allocated (modules, the app) out of the
+    collector's sight, and collect the youngest generation less often. Preparing event
+    batches takes ~14% less CPU (docs/performance.md)."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])

@@ -129,6 +129,7 @@ def serve(
     import uvicorn
 
     from streammeter.api import create_app
+    from streammeter.api.app import tune_gc
 
     target = db or default_db()
     if workers > 1 and not target.startswith("clickhouse://"):
@@ -144,6 +145,7 @@ def serve(
                 "use --url; to start: streammeter environments create prod"
             )
         if workers == 1:
+            tune_gc()
             uvicorn.run(
                 create_app(store, Settings.from_env()),
                 host=host, port=port, log_level="info", access_log=access_log,
