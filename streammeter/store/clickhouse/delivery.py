@@ -40,6 +40,7 @@ Ranked = tuple[int, int]  # asset_key, total
 Fill = tuple[int, tuple[int, int] | None]  # generation of the rolling window, its hours
 Table = Callable[[str], str]  # a table's name where a statement runs (local on a shard)
 CATALOG_CACHE_ROWS = 20_000  # catalog rows (asset, version) kept for pages
+_STATE_LOCK = threading.Lock()  # creating a store's pool and caches on first use
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,10 @@ class ClickHouseDeliveryMixin:
         return int(rows[0][0]), (int(rows[0][1]), int(rows[0][2]))
 
     def _fills_seen(self) -> dict[int, Fill]:
-        seen = getattr(self, "_fills", None)
-        if seen is None:
-            seen = self._fills = {}
-        return seen
+        with _STATE_LOCK:
+            if getattr(self, "_fills", None) is None:
+                self._fills: dict[int, Fill] = {}
+            return self._fills
 
     def _catalog_versions(
         self, env_key: int, versions: Sequence[tuple[int, int]]
@@ -259,11 +260,13 @@ class ClickHouseDeliveryMixin:
         return found
 
     def _catalog_cache(self) -> OrderedDict[tuple[int, int, int], dict[str, Any]]:
-        cache = getattr(self, "_catalog_rows", None)
-        if cache is None:
-            self._catalog_lock = threading.Lock()
-            cache = self._catalog_rows = OrderedDict()
-        return cache
+        with _STATE_LOCK:
+            if getattr(self, "_catalog_rows", None) is None:
+                self._catalog_lock = threading.Lock()
+                self._catalog_rows: OrderedDict[tuple[int, int, int], dict[str, Any]] = (
+                    OrderedDict()
+                )
+            return self._catalog_rows
 
     # -- one statement on every shard ------------------------------------------------------
     def _on_each_shard(
@@ -332,16 +335,16 @@ class ClickHouseDeliveryMixin:
         return conns[(host, port)]
 
     def _shard_pool(self, size: int) -> ThreadPoolExecutor:
-        pool = getattr(self, "_pool", None)
-        if pool is None:
-            pool = self._pool = ThreadPoolExecutor(size, thread_name_prefix="clickhouse-shard")
-        return pool
+        with _STATE_LOCK:
+            if getattr(self, "_pool", None) is None:
+                self._pool = ThreadPoolExecutor(size, thread_name_prefix="clickhouse-shard")
+            return self._pool
 
     def _close_shard_pool(self) -> None:
-        pool = getattr(self, "_pool", None)
+        with _STATE_LOCK:
+            pool, self._pool = getattr(self, "_pool", None), None
         if pool is not None:
             pool.shutdown(wait=True)
-            self._pool = None
 
 
 def _ints(rows: list[tuple]) -> list[Ranked]:
