@@ -692,6 +692,20 @@ def _service_clock(hour: int) -> Iterator[None]:
             os.environ["STREAMMETER_NOW"] = saved
 
 
+def ingest_catalog(seed: int) -> list[Asset]:
+    """The INGEST_ASSETS assets the ingest file's records name (both engines' runs)."""
+    rng = random.Random(seed)
+    return [
+        Asset(
+            asset_id=f"ingest-{seed}-{i:05d}",
+            asset_resolution_tier=rng.choice(["720p", "1080p", "1440p", "2160p"]),
+            created_at=END_HOUR * 3600 - 30 * 86_400,
+            asset_duration=600,
+        )
+        for i in range(INGEST_ASSETS)
+    ]
+
+
 def _import_once(
     path: Path, records: int, seed: int, mode: str, tables: tuple[str, ...]
 ) -> IngestRun:
@@ -702,19 +716,7 @@ def _import_once(
         open_store(str(Path(tmp) / "ingest.duckdb")) as store,
     ):
         env_key = store.create_environment("ingest").env_key
-        rng = random.Random(seed)
-        store.upsert_assets(
-            env_key,
-            [
-                Asset(
-                    asset_id=f"ingest-{seed}-{i:05d}",
-                    asset_resolution_tier=rng.choice(["720p", "1080p", "1440p", "2160p"]),
-                    created_at=END_HOUR * 3600 - 30 * 86_400,
-                    asset_duration=600,
-                )
-                for i in range(INGEST_ASSETS)
-            ],
-        )
+        store.upsert_assets(env_key, ingest_catalog(seed))
         with _rollup_levels(tables, spent):
             started = time.perf_counter()
             receipt = import_file(store, env_key, path)
@@ -1199,19 +1201,7 @@ def _import_once_clickhouse(url: str, path: Path, records: int, seed: int) -> In
         store = _fresh_store(url, "bench_ingest")
         try:
             env_key = store.create_environment("ingest").env_key
-            rng = random.Random(seed)
-            store.upsert_assets(
-                env_key,
-                [
-                    Asset(
-                        asset_id=f"ingest-{seed}-{i:05d}",
-                        asset_resolution_tier=rng.choice(["720p", "1080p", "1440p", "2160p"]),
-                        created_at=END_HOUR * 3600 - 30 * 86_400,
-                        asset_duration=600,
-                    )
-                    for i in range(INGEST_ASSETS)
-                ],
-            )
+            store.upsert_assets(env_key, ingest_catalog(seed))
             spent = [0.0]
             apply = store._apply_rollups
 
