@@ -106,3 +106,12 @@ def test_a_catalog_change_elsewhere_shows_in_the_next_page(ranked) -> None:
     ]
     if other is not store:
         other.close()
+
+
+def test_a_live_stream_filter_with_sql_characters_is_only_a_value(ranked) -> None:
+    """ClickHouse writes the value into SQL text (%-formatted): `%`, quotes and backslashes
+    stay a value that matches nothing."""
+    store, env_key = ranked
+    first = START // 3600
+    for value in ("100%", "x%s", "a'b", "\\", "%(e)s"):
+        assert store.delivery_usage(env_key, first, first + HOURS, live_stream_id=value) == ([], 0)

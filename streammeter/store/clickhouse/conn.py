@@ -87,12 +87,17 @@ def substitute(sql: str, params: Mapping[str, Any] | None) -> str:
     return sql % {name: literal(value) for name, value in (params or {}).items()}
 
 
+def inline(value: Any) -> str:
+    """A literal to write straight into SQL text (`%` doubled: the text is %-formatted)."""
+    return literal(value).replace("%", "%%")
+
+
 def in_list(values: Sequence[Any]) -> str:
     """`(v1, v2, ...)` for `x IN ...`, to inline into SQL text; an impossible list when
     empty."""
     if not values:
         return "(NULL)"
-    return "(" + ", ".join(literal(v) for v in values).replace("%", "%%") + ")"
+    return "(" + ", ".join(inline(v) for v in values) + ")"
 
 
 class Connection(Protocol):
@@ -108,11 +113,15 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-def _lost_global_in_table(exc: Exception) -> bool:
-    """ClickHouse 18.16 now and then loses the temporary table a GLOBAL IN sends to a shard
-    (code 60, "Table default._data1 doesn't exist"); the same read succeeds when retried."""
-    message = str(exc)
-    return getattr(exc, "code", None) == 60 and "._data" in message
+def _transient_read_error(exc: Exception) -> bool:
+    """Errors of ClickHouse 18.16 between its own servers that the same read does not meet
+    again: the temporary table a GLOBAL IN sends to a shard lost (code 60, "Table
+    default._data1 doesn't exist"), or a shard's connection out of step (code 101,
+    "Unexpected packet Data received from client"), both seen under request floods."""
+    code, message = getattr(exc, "code", None), str(exc)
+    return (code == 60 and "._data" in message) or (
+        code == 101 and "Unexpected packet" in message
+    )
 
 
 class DriverConnection:
@@ -143,7 +152,7 @@ class DriverConnection:
         try:
             return self._client.execute(text)
         except Exception as exc:
-            if not (_lost_global_in_table(exc) and text.lstrip().upper().startswith("SELECT")):
+            if not (_transient_read_error(exc) and text.lstrip().upper().startswith("SELECT")):
                 raise
             return self._client.execute(text)  # a read: running it again is safe
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from streammeter.query.windows import TablePart, rolling_split
 from streammeter.store.base import UsageRow
-from streammeter.store.clickhouse.conn import Connection, in_list, literal
+from streammeter.store.clickhouse.conn import Connection, in_list, inline
 from streammeter.store.clickhouse.rolling import calendar_scan, rolling_scan, summed
 
 ASSET_COLUMNS = (
@@ -69,7 +69,7 @@ class _Question:
                 f"SELECT asset_key FROM (SELECT asset_key, live_stream_id FROM "
                 f"{table('assets')} WHERE env_key = {self.env_key} "
                 "ORDER BY version DESC LIMIT 1 BY asset_key) AS current "
-                f"WHERE live_stream_id = {literal(self.live_stream_id)}"
+                f"WHERE live_stream_id = {inline(self.live_stream_id)}"
             )
         totals = summed(self.scans(table, self.where, tiers=False), tiers=False)
         return (
@@ -317,7 +317,7 @@ class ClickHouseDeliveryMixin:
             try:
                 rows = conn.execute(
                     "SELECT host_address, port FROM system.clusters WHERE cluster = "
-                    f"{literal(self.cluster)} AND replica_num = 1 ORDER BY shard_num"
+                    f"{inline(self.cluster)} AND replica_num = 1 ORDER BY shard_num"
                 )
             finally:
                 conn.close()
