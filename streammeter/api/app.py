@@ -23,6 +23,7 @@ from streammeter.api.errors import JSONResponse
 from streammeter.api.schemas_native import Health, documented
 from streammeter.api.wowza import router as wowza_router
 from streammeter.config import Settings
+from streammeter.ingest.columnar import warm_up
 from streammeter.ingest.group import GroupCommitter
 from streammeter.store.base import Store, open_store
 
@@ -75,6 +76,8 @@ GC_THRESHOLD = 10_000
 def tune_gc() -> None:
     """For a long-running server: move what startup allocated (modules, the app) out of the
     collector's sight, and collect the youngest generation less often. Preparing event
-    batches takes ~14% less CPU (docs/performance.md)."""
+    batches takes ~14% less CPU (docs/performance.md). Arrow's compute functions are loaded
+    first, so the first event batch does not pay for it (~0.4 s)."""
+    warm_up()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])

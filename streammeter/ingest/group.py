@@ -91,9 +91,9 @@ class GroupCommitter:
         with self._cond:
             queue = self._queues[env_key]
             group = [queue.popleft()]
-            records = len(group[0].batch.items)
+            records = group[0].batch.records
             while queue and len(group) < self._max_batches:
-                size = len(queue[0].batch.items)
+                size = queue[0].batch.records
                 if records + size > self._max_records:
                     break
                 records += size

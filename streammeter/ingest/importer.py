@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from streammeter.counting.record import Counted, DeliveryRecord
+from streammeter.counting.rows import CountedRows
 from streammeter.counting.rules import count
+from streammeter.ingest.columnar import plain_rows
 from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.generic import (
     RawItem,
@@ -209,20 +211,41 @@ class _Answer:
         self, items: Sequence[tuple[int, DeliveryRecord, Counted]], statuses: list[str]
     ) -> None:
         """Take the store's status ('accepted' or 'duplicate') of each of `items`."""
+        self._tally(
+            [line_no for line_no, _, _ in items],
+            [record.ts_us for _, record, _ in items],
+            [[c.note, *c.notes] if c.notes else [c.note] for _, _, c in items],
+            statuses,
+        )
+
+    def stored_rows(self, counted: CountedRows, statuses: list[str]) -> None:
+        """`stored` for counted rows (ingest/columnar.py)."""
+        rows = counted.rows
+        notes = [[note] for note in counted.notes]
+        self._tally(
+            rows.column("line_no").to_pylist(), rows.column("ts_us").to_pylist(), notes, statuses
+        )
+
+    def _tally(
+        self,
+        line_nos: list[int],
+        stamps: list[int],
+        notes: list[list[str | None]],
+        statuses: list[str],
+    ) -> None:
         tally = self.tally
-        tally.lines_read += len(items)
-        for (line_no, record, counted), status in zip(items, statuses, strict=True):
+        tally.lines_read += len(statuses)
+        rows = zip(line_nos, stamps, notes, statuses, strict=True)
+        for line_no, ts, row_notes, status in rows:
             if self._keep:
                 self.outcomes.append({"line": line_no, "status": status})
             if status == "duplicate":
                 tally.duplicate += 1
                 continue
             tally.accepted += 1
-            if counted.note:
-                tally.notes[counted.note] += 1
-            for note in counted.notes:
-                tally.notes[note] += 1
-            ts = record.ts_us
+            for note in row_notes:
+                if note:
+                    tally.notes[note] += 1
             tally.first_ts = ts if tally.first_ts is None else min(tally.first_ts, ts)
             tally.last_ts = ts if tally.last_ts is None else max(tally.last_ts, ts)
 
@@ -432,10 +455,26 @@ def import_file(
 
 @dataclass(slots=True)
 class PreparedBatch:
-    """An HTTP batch parsed and counted (no store needed yet): what importing it takes."""
+    """An HTTP batch parsed and counted (no store needed yet): what importing it takes.
+
+    A plain batch is counted as Arrow `rows` (ingest/columnar.py); its `items` (the reference
+    path's records) are made only if a store or an answer needs them."""
 
     draft: ReceiptDraft
-    items: list[CountedItem]
+    body: bytes
+    rows: CountedRows | None = None
+    _items: list[CountedItem] | None = None
+
+    @property
+    def items(self) -> list[CountedItem]:
+        if self._items is None:
+            self._items = list(_counting(_generic(parse_json_batch(self.body))))
+        return self._items
+
+    @property
+    def records(self) -> int:
+        """Items in the batch (readable or not)."""
+        return len(self.rows) if self.rows is not None else len(self.items)
 
     def split(self) -> tuple[list[CountedItem], list[tuple[int, DeliveryRecord, Counted]]]:
         """Its unreadable items, and its counted records as the store takes them."""
@@ -453,14 +492,14 @@ def prepare_batch(body: bytes) -> PreparedBatch:
     the limits, RecordError if it cannot be read at all."""
     if len(body) > MAX_BATCH_BYTES:
         raise BatchTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches")
-    raw = list(parse_json_batch(body))
-    if len(raw) > MAX_BATCH_RECORDS:
-        raise BatchTooLarge(
-            f"a batch is at most {MAX_BATCH_RECORDS} records, got {len(raw)}; split it"
-        )
     sha = hashlib.sha256(body).hexdigest()
     draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
-    return PreparedBatch(draft, list(_counting(_generic(raw))))
+    batch = PreparedBatch(draft, body, plain_rows(body))
+    if batch.records > MAX_BATCH_RECORDS:
+        raise BatchTooLarge(
+            f"a batch is at most {MAX_BATCH_RECORDS} records, got {batch.records}; split it"
+        )
+    return batch
 
 
 def import_batch(store: Store, env_key: int, body: bytes) -> BatchResult:
@@ -485,6 +524,11 @@ def import_prepared(store: Store, env_key: int, batch: PreparedBatch) -> BatchRe
 def _already_imported(earlier: Receipt, batch: PreparedBatch) -> BatchResult:
     """The answer to a batch whose content was imported before: its valid records are
     duplicates, its unreadable ones rejected again."""
+    if batch.rows is not None:  # every record readable
+        lines = batch.rows.rows.column("line_no").to_pylist()
+        return dataclasses.replace(earlier, already_imported=True), [
+            {"line": line_no, "status": "duplicate"} for line_no in lines
+        ]
     outcomes: list[dict[str, object]] = [
         {"line": line_no, "status": "rejected", "reason": str(record)}
         if counted is None
@@ -501,7 +545,8 @@ def import_batches(
     the store can (group commit, docs/reliability.md); each answer as `import_batch` gives it,
     or the error it raised. If the group's transaction fails, the batches are imported one by
     one, so each gets its own success or its own error."""
-    opened = store.importing_group(env_key) if len(batches) > 1 else None
+    columnar = batches[0].rows is not None  # a group of one is worth it for counted rows
+    opened = store.importing_group(env_key) if len(batches) > 1 or columnar else None
     if opened is not None:
         try:
             return list(_import_group(store, env_key, opened, batches))
@@ -518,6 +563,25 @@ def _import_alone(store: Store, env_key: int, batch: PreparedBatch) -> BatchResu
         return exc
 
 
+def _add_rows(group: ImportGroup, new: list[tuple[ImportSession, _Answer, PreparedBatch]]) -> None:
+    """Batches counted as rows: all of their records are readable."""
+    parts = [(session, cast(CountedRows, batch.rows)) for session, _, batch in new]
+    for (_, answer, _), (_, rows), statuses in zip(new, parts, group.add_rows(parts), strict=True):
+        answer.stored_rows(rows, statuses)
+
+
+def _add_items(group: ImportGroup, new: list[tuple[ImportSession, _Answer, PreparedBatch]]) -> None:
+    """Batches as the reference path counts them (a group with one not plain)."""
+    parts = []
+    for session, answer, batch in new:
+        rejects, counted = batch.split()
+        for line_no, text, reason, _ in rejects:
+            answer.reject(session, line_no, str(reason), text)
+        parts.append((session, counted))
+    for (_, answer, _), (_, counted), statuses in zip(new, parts, group.add(parts), strict=True):
+        answer.stored(counted, statuses)
+
+
 def _import_group(
     store: Store,
     env_key: int,
@@ -527,20 +591,16 @@ def _import_group(
     """All `batches` in one transaction: each new content gets a session and its receipt; a
     content imported before (or earlier in the group) is answered as already imported."""
     shas = [batch.draft.content_sha256 for batch in batches]
-    new: dict[str, tuple[ImportSession, _Answer, list[tuple[int, DeliveryRecord, Counted]]]] = {}
+    new: dict[str, tuple[ImportSession, _Answer, PreparedBatch]] = {}
     with opened as group:
         earlier = store.find_receipts_by_content(env_key, shas)  # inside: see _process
         for batch, sha in zip(batches, shas, strict=True):
-            if sha in earlier or sha in new:
-                continue
-            session, answer = group.session(batch.draft), _Answer()
-            rejects, counted = batch.split()
-            for line_no, text, reason, _ in rejects:
-                answer.reject(session, line_no, str(reason), text)
-            new[sha] = (session, answer, counted)
-        statuses = group.add([(session, counted) for session, _, counted in new.values()])
-        for (_, answer, counted), status in zip(new.values(), statuses, strict=True):
-            answer.stored(counted, status)
+            if sha not in earlier and sha not in new:
+                new[sha] = (group.session(batch.draft), _Answer(), batch)
+        if all(batch.rows is not None for _, _, batch in new.values()):
+            _add_rows(group, list(new.values()))
+        else:
+            _add_items(group, list(new.values()))
         receipts = group.finish([(s, answer.counts(s)) for s, answer, _ in new.values()])
     done = dict(zip(new, receipts, strict=True))
     answered: set[str] = set()

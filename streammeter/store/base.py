@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streammeter.counting.record import Counted, DeliveryRecord
+from streammeter.counting.rows import CountedRows
 from streammeter.index.common import PlaylistRef
 from streammeter.index.entry import IndexObject, Rendition
 from streammeter.index.patterns import UrlPattern
@@ -263,6 +264,10 @@ class ImportGroup(ABC):
     ) -> list[list[str]]:
         """`ImportSession.add` for the items of several sessions at once, taken in order: a
         request id seen earlier in `parts` is a duplicate later, as if added one by one."""
+
+    @abstractmethod
+    def add_rows(self, parts: Sequence[tuple[ImportSession, CountedRows]]) -> list[list[str]]:
+        """`add` for records counted as Arrow rows (ingest/columnar.py)."""
 
     @abstractmethod
     def finish(self, counts: Sequence[tuple[ImportSession, dict[str, Any]]]) -> list[Receipt]:

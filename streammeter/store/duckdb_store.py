@@ -17,9 +17,11 @@ from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from streammeter.counting import llhls
 from streammeter.counting.record import Counted, DeliveryRecord
+from streammeter.counting.rows import ROW_SCHEMA, CountedRows
 from streammeter.model.catalog import Asset
 from streammeter.model.times import US_PER_SECOND, hour_of, now_us
 from streammeter.query.windows import signed_cover
@@ -73,39 +75,7 @@ _RECEIPT_COLUMNS = (
     "parent_receipt_id, byte_size, line_offset, lines_read, accepted, duplicate, rejected, "
     "notes, first_ts_us, last_ts_us, bytes_measure, imported_at"
 )
-_STAGE_SCHEMA = pa.schema(
-    [
-        ("idx", pa.int32()),
-        ("receipt_id", pa.string()),
-        ("line_no", pa.int32()),
-        ("request_id", pa.string()),
-        ("ts_us", pa.int64()),
-        ("asset_id", pa.string()),
-        ("playback_id", pa.string()),
-        ("live_stream_id", pa.string()),
-        ("kind", pa.string()),
-        ("track", pa.string()),
-        ("tier_hint", pa.int8()),
-        ("duration_us", pa.int64()),
-        ("bytes", pa.int64()),
-        ("method", pa.string()),
-        ("status", pa.int16()),
-        ("body_bytes", pa.int64()),
-        ("object_bytes", pa.int64()),
-        ("session_id", pa.string()),
-        ("earned_us", pa.int64()),
-        ("media_us", pa.int64()),
-        ("rendition_id", pa.string()),
-        ("media_sequence", pa.int64()),
-        ("part_index", pa.int32()),
-        ("live", pa.bool_()),
-        ("origin", pa.bool_()),
-        ("client_ip", pa.string()),
-        ("user_agent", pa.string()),
-        ("target", pa.string()),
-        ("additional_target", pa.bool_()),
-    ]
-)
+_STAGE_SCHEMA = pa.schema([("idx", pa.int32()), ("receipt_id", pa.string()), *ROW_SCHEMA])
 
 
 def _now_s() -> int:
@@ -839,29 +809,59 @@ class _DuckDBGroup(ImportGroup):
             start += len(part)
         return split
 
+    def add_rows(self, parts: Sequence[tuple[ImportSession, CountedRows]]) -> list[list[str]]:
+        if not parts:
+            return []
+        tables = [
+            counted.rows.append_column(
+                "receipt_id",
+                pa.array([cast(_DuckDBImport, session).receipt_id] * len(counted), pa.string()),
+            )
+            for session, counted in parts
+        ]
+        rows = pa.concat_tables(tables)
+        rows = rows.append_column("idx", pa.array(range(rows.num_rows), pa.int32()))
+        statuses = self._add_stage(rows.select(_STAGE_SCHEMA.names).cast(_STAGE_SCHEMA))
+        split, start = [], 0
+        for _, counted in parts:
+            split.append(statuses[start : start + len(counted)])
+            start += len(counted)
+        return split
+
     def _add(
         self, items: Sequence[tuple[int, DeliveryRecord, Counted]], receipt_ids: list[str]
     ) -> list[str]:
-        statuses = ["accepted"] * len(items)
+        return self._add_stage(self._arrow(items, receipt_ids), items)
+
+    def _add_stage(
+        self,
+        stage_arrow: pa.Table,
+        items: Sequence[tuple[int, DeliveryRecord, Counted]] | None = None,
+    ) -> list[str]:
+        """Dedupe, key and store staged rows (`_STAGE_SCHEMA`); their statuses in order.
+        `items`: the same rows as records, for LL-HLS parts (counting.md 4.5); None for rows
+        that cannot be parts (generic records)."""
+        request_ids = stage_arrow.column("request_id").to_pylist()
+        statuses = ["accepted"] * len(request_ids)
         seen: set[str] = set()
-        for i, (_, record, _) in enumerate(items):  # first copy within the chunk wins
-            if record.request_id is not None:
-                if record.request_id in seen:
+        for i, request_id in enumerate(request_ids):  # first copy within the chunk wins
+            if request_id is not None:
+                if request_id in seen:
                     statuses[i] = "duplicate"
-                seen.add(record.request_id)
+                seen.add(request_id)
         cur = self._cur
         # Read through DuckDB's replacement scan of the local variable, not cur.register():
         # DuckDB keeps every object registered inside a transaction alive until it commits,
         # which made a file import hold all its staged chunks in memory (docs/performance.md).
-        stage_arrow = self._arrow(items, receipt_ids)
         cur.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx")
-        del stage_arrow
-        for idx in self._stored_request_ids(items):
+        for idx in self._stored_request_ids(stage_arrow):
             statuses[idx] = "duplicate"
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
-        self._count_llhls_once(items, accepted_idx)
-        self._ensure_entity_keys([items[i][1] for i in accepted_idx])
-        filtered = len(accepted_idx) != len(items)
+        if items is not None:
+            self._count_llhls_once(items, accepted_idx)
+        self._ensure_entity_keys(stage_arrow.take(pa.array(accepted_idx, pa.int32())))
+        del stage_arrow
+        filtered = len(accepted_idx) != len(statuses)
         self._stage_import_chunk(accepted_idx if filtered else None)
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
         self._store._apply_rollups(cur, "import_chunk")
@@ -870,13 +870,12 @@ class _DuckDBGroup(ImportGroup):
         cur.execute("DROP TABLE stage")
         return statuses
 
-    def _stored_request_ids(
-        self, items: Sequence[tuple[int, DeliveryRecord, Counted]]
-    ) -> list[int]:
-        """Indexes of staged items whose request id a stored record has (counting.md 7)."""
-        stamps = [item[1].ts_us for item in items if item[1].request_id is not None]
-        if not stamps:
+    def _stored_request_ids(self, stage_arrow: pa.Table) -> list[int]:
+        """Indexes of staged rows whose request id a stored record has (counting.md 7)."""
+        with_ids = stage_arrow.filter(pc.is_valid(stage_arrow.column("request_id")))
+        if not with_ids.num_rows:
             return []
+        low, high = pc.min_max(with_ids.column("ts_us")).values()
         # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
         # records outside this chunk's time span (zone maps) instead of scanning them all.
         rows = self._cur.execute(
@@ -885,19 +884,18 @@ class _DuckDBGroup(ImportGroup):
             " AND r.ts_us BETWEEN ? AND ?"
             " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
             [
-                self._env_key, min(stamps) - LATE_WINDOW_US, max(stamps) + LATE_WINDOW_US,
+                self._env_key, low.as_py() - LATE_WINDOW_US, high.as_py() + LATE_WINDOW_US,
                 LATE_WINDOW_US, LATE_WINDOW_US,
             ],
         ).fetchall()  # fmt: skip
         return [idx for (idx,) in rows]
 
-    def _ensure_entity_keys(self, records: list[DeliveryRecord]) -> None:
+    def _ensure_entity_keys(self, accepted: pa.Table) -> None:
         """Give every asset / live stream / target id an integer key (joined in SQL below)."""
-        for kind, ids in (
-            ("asset", [r.asset_id for r in records if r.asset_id]),
-            ("live_stream", [r.live_stream_id for r in records if r.live_stream_id]),
-            ("target", [r.target for r in records if r.target]),
-        ):
+        for kind, name in (
+            ("asset", "asset_id"), ("live_stream", "live_stream_id"), ("target", "target")
+        ):  # fmt: skip
+            ids = [i for i in pc.unique(accepted.column(name)).to_pylist() if i]
             self._store._ensure_keys(self._cur, self._env_key, kind, ids)
 
     def _count_unknown(self) -> None:
