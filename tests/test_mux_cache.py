@@ -167,6 +167,20 @@ def test_a_revoked_token_is_refused_at_once(example, tenant):
     assert refused.status_code == 403
 
 
+def test_event_batches_use_the_memo_and_check_scope_and_revocation_each_time(example, tenant):
+    cached, _, _ = _apps(example)
+    body = b'[{"timestamp": 1607987000, "asset_id": "memo", "duration": 2}]'
+    _get(cached, tenant.read)  # the read token is now remembered
+    refused = cached.post("/v1/events", content=body, auth=tenant.read)
+    assert refused.status_code == 403  # remembered, but without the ingest scope
+    for _ in range(2):  # the second is answered from the memo
+        posted = cached.post("/v1/events", content=body, auth=tenant.ingest)
+        assert posted.status_code == 200
+    assert posted.json()["data"]["already_imported"] is True
+    assert example.revoke_token(tenant.ingest[0])
+    assert cached.post("/v1/events", content=body, auth=tenant.ingest).status_code == 401
+
+
 def test_the_cache_is_bounded_by_bytes(example, tenant):
     cached, plain, app = _apps(example)
     one = len(_get(plain, tenant.read, limit="1").content)

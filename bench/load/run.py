@@ -423,6 +423,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-requests", type=int, help="stop each endpoint after this many responses"
     )
     parser.add_argument("--connections", type=int, help="connections of the 1-hour wrk")
+    parser.add_argument(
+        "--hour-rate",
+        type=float,
+        help="1-hour requests/s, paced (0, the default: as fast as answered)",
+    )
     parser.add_argument("--day-rate", type=float, help="1-day requests/s (20; quick 10)")
     parser.add_argument("--long-rate", type=float, help="90-day requests/s (2)")
     parser.add_argument("--pages-1h", type=int, help="pages of the 1-hour window (0: all)")
@@ -449,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hour.connections = args.connections
     if args.pages_1h is not None:
         hour.pages = args.pages_1h
+    if args.hour_rate is not None:
+        hour.rate = args.hour_rate
     if args.day_rate is not None:
         day.rate = args.day_rate
     if args.long_rate is not None:

@@ -38,21 +38,22 @@ async def _cache(request: Request) -> UsageCache | None:
     return await run_in_threadpool(usage_cache, state, state.store, size)
 
 
-async def _read_token(request: Request) -> TokenInfo:
-    """`require("read")`, with verified callers remembered by the cache (a known caller costs
-    no SQL and no thread hop)."""
+async def remembered_token(request: Request, scope: str) -> TokenInfo:
+    """`require(scope)`, with verified callers remembered by the answer cache (a known caller
+    costs no SQL and no thread hop). The memo holds until the next write that is not an
+    import, so a revoked token is refused at once."""
     cache = await _cache(request)
     header = request.headers.get("authorization", "")
     token = cache.token(header) if cache is not None else None
     if token is not None:
         check_token_rate(request, token.token_id)  # as authenticate() does
-        return token
-    catalog = cache.catalog_generation() if cache is not None else 0
-    token = await run_in_threadpool(authenticate, request)
-    if "read" not in token.scopes and "admin" not in token.scopes:
-        raise forbidden("read")
-    if cache is not None:
-        cache.remember_token(header, token, catalog)
+    else:
+        catalog = cache.catalog_generation() if cache is not None else 0
+        token = await run_in_threadpool(authenticate, request)
+        if cache is not None:
+            cache.remember_token(header, token, catalog)
+    if scope not in token.scopes and "admin" not in token.scopes:
+        raise forbidden(scope)
     return token
 
 
@@ -88,7 +89,7 @@ _PARAMETERS = [
 )
 async def delivery_usage(request: Request) -> Response:
     """Delivered seconds per asset and resolution tier over an hourly window."""
-    token = await _read_token(request)
+    token = await remembered_token(request, "read")
     try:
         query = parse_query(
             request.query_params.multi_items(),

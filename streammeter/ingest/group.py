@@ -13,11 +13,17 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass
 
+from streammeter.ingest.columnar import plain_rows
 from streammeter.ingest.importer import BatchResult, PreparedBatch, import_batches, prepare_batch
 from streammeter.store.base import Store
 
 MAX_GROUP_RECORDS = 20_000  # one import chunk (importer.CHUNK_RECORDS)
 MAX_GROUP_BATCHES = 100
+
+
+def _not_in_columns(body: bytes) -> None:
+    """For a store that takes records only: every batch goes the reference path."""
+    return None
 
 
 @dataclass(eq=False, slots=True)
@@ -46,6 +52,9 @@ class GroupCommitter:
         max_batches: int = MAX_GROUP_BATCHES,
     ) -> None:
         self._store, self._max_records, self._max_batches = store, max_records, max_batches
+        # plain batches counted in columns where the store takes them as rows
+        # (docs/design/columnar-batches.md)
+        self._count_plain = plain_rows if store.counts_rows else _not_in_columns
         self._cond = threading.Condition()
         self._queues: dict[int, deque[_Waiter]] = {}
         self._leaders: set[int] = set()
@@ -54,7 +63,9 @@ class GroupCommitter:
     def submit(self, env_key: int, body: bytes) -> BatchResult:
         """Import one batch (blocking) as `importer.import_batch` does, answered once its group
         committed: the same receipt, outcomes and errors."""
-        waiter = _Waiter(prepare_batch(body))  # unreadable or too large: raised here, alone
+        waiter = _Waiter(
+            prepare_batch(body, self._count_plain)
+        )  # unreadable or too large: raised here, alone
         with self._cond:
             self._queues.setdefault(env_key, deque()).append(waiter)
             self._pending[env_key] += 1

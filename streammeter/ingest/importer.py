@@ -487,14 +487,17 @@ class PreparedBatch:
 BatchResult = tuple[Receipt, list[dict[str, object]]]
 
 
-def prepare_batch(body: bytes) -> PreparedBatch:
+def prepare_batch(
+    body: bytes, count_plain: Callable[[bytes], CountedRows | None] = plain_rows
+) -> PreparedBatch:
     """Parse, normalize and count an HTTP batch (JSON array or NDJSON); BatchTooLarge beyond
-    the limits, RecordError if it cannot be read at all."""
+    the limits, RecordError if it cannot be read at all. `count_plain`: how a plain batch is
+    counted in columns (`plain_rows`, or a `CountingPool` of child processes)."""
     if len(body) > MAX_BATCH_BYTES:
         raise BatchTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches")
     sha = hashlib.sha256(body).hexdigest()
     draft = ReceiptDraft("batch", "POST /v1/events", "json", sha, sha, len(body))
-    batch = PreparedBatch(draft, body, plain_rows(body))
+    batch = PreparedBatch(draft, body, count_plain(body))
     if batch.records > MAX_BATCH_RECORDS:
         raise BatchTooLarge(
             f"a batch is at most {MAX_BATCH_RECORDS} records, got {batch.records}; split it"

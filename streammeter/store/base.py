@@ -338,6 +338,10 @@ class ImportSessionBase(ImportSession):
 class Store(ABC):
     """Catalog, records, rollups and receipts of every environment."""
 
+    #: Whether `importing_group` takes counted Arrow rows (`ImportGroup.add_rows`): event
+    #: batches are then counted in columns (docs/design/columnar-batches.md).
+    counts_rows = False
+
     # -- catalog ---------------------------------------------------------------------------
     @abstractmethod
     def create_environment(self, name: str, account_id: str | None = None) -> Environment: ...

@@ -111,6 +111,8 @@ def _usage_scan(level: str, sign: int, *, every_env: bool = False) -> str:
 
 
 class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDumpMixin, Store):
+    counts_rows = True
+
     def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         try:
