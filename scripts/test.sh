@@ -30,4 +30,6 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+# Two pytest-xdist workers (one per core); each test file runs whole in one of them.
+# STREAMMETER_TEST_WORKERS=0 runs them in this process.
+.venv/bin/python -m pytest -n "${STREAMMETER_TEST_WORKERS:-2}" --dist loadfile --durations=10 "$@"

@@ -36,7 +36,11 @@ CH_ENGINES = [e for e in ENGINES if e != "duckdb"]
 
 # -- the cluster ------------------------------------------------------------------------------
 def _free_base() -> int:
-    for base in range(21000, 40000, 700):
+    # Each pytest-xdist worker (gw0, gw1, ...) searches its own range: two workers probing the
+    # same ports at once would both find them free.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    start = 21000 + worker * 6300
+    for base in range(start, start + 6300, 700):
         ports = [base + off for off in (0, 9, 123, 100, 109, 223)]
         try:
             for port in ports:

@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +96,25 @@ def cli(*args: str, check: bool = True, **extra_env: str) -> subprocess.Complete
     return done
 
 
+@contextmanager
+def service_clock() -> Iterator[None]:
+    """In-process work on the clock the CLI and server subprocesses get (`env_vars`): minute
+    buckets are kept for 30 days by that clock, so the real date must not matter."""
+    before = os.environ.get("STREAMMETER_NOW")
+    os.environ["STREAMMETER_NOW"] = NOW
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["STREAMMETER_NOW"]
+        else:
+            os.environ["STREAMMETER_NOW"] = before
+
+
 def prepare_store(db: Path) -> tuple[str, str]:
     """An environment `prod` with the catalog, and an ingest+read token (id, secret).
     In-process: faster than three CLI runs, and the server is not running yet."""
-    with open_store(str(db)) as store:
+    with service_clock(), open_store(str(db)) as store:
         env = store.create_environment("prod")
         store.upsert_assets(env.env_key, ASSET_CATALOG)
         return store.create_token(env.env_key, ["ingest", "read"])
@@ -106,7 +123,7 @@ def prepare_store(db: Path) -> tuple[str, str]:
 def clean_import(db: Path, data: Path) -> float:
     """The reference: `data` imported once, undisturbed, in-process. Returns its duration."""
     prepare_store(db)
-    with open_store(str(db)) as store:
+    with service_clock(), open_store(str(db)) as store:
         env = store.get_environment("prod")
         assert env is not None
         started = time.monotonic()
