@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -140,8 +140,10 @@ def free_port() -> int:
 class Server:
     """`streammeter serve` as a real process, so it can be SIGKILLed."""
 
-    def __init__(self, db: Path, log: Path, **extra_env: str) -> None:
-        self.db, self.log, self.extra_env = db, log, extra_env
+    def __init__(
+        self, db: Path, log: Path, serve_args: Sequence[str] = (), **extra_env: str
+    ) -> None:
+        self.db, self.log, self.extra_env, self.serve_args = db, log, extra_env, serve_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -149,7 +151,8 @@ class Server:
     def start(self) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [STREAMMETER, "serve", "--db", str(self.db), "--port", str(self.port)],
+                [STREAMMETER, "serve", "--db", str(self.db), "--port", str(self.port),
+                 *self.serve_args],
                 stdout=log, stderr=subprocess.STDOUT, env=env_vars(**self.extra_env),
             )  # fmt: skip
         deadline = time.monotonic() + 30

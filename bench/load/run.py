@@ -78,6 +78,7 @@ class Config:
     inflight: int = 4
     warmup: bool = True
     server_env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # serve --workers: above 1, fronts before the store's owner
     db: Path | None = None
     profile: Path | None = None  # py-spy's collapsed stacks of the server during the load
 
@@ -152,7 +153,9 @@ def _free_port() -> int:
 class Server:
     """`python -m streammeter serve` in a child process; its output goes to a log file."""
 
-    def __init__(self, prepared: Prepared, scratch: Path, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, prepared: Prepared, scratch: Path, extra_env: dict[str, str], workers: int = 1
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch / "server.log"
@@ -165,7 +168,7 @@ class Server:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streammeter", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log"],
+             "--port", str(self.port), "--no-access-log", "--workers", str(workers)],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -183,9 +186,16 @@ class Server:
         raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the server process and its children (fronts)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if stat.parent.name == str(self.proc.pid) or fields[1] == str(self.proc.pid):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -394,7 +404,7 @@ def run(cfg: Config, log: Any = _log, scratch_dir: Path | None = None) -> dict[s
     with tempfile.TemporaryDirectory(prefix="bench-load-", dir=scratch_dir) as tmp:
         scratch = Path(tmp)
         prepared = prepare(cfg, scratch, log)
-        server = Server(prepared, scratch, cfg.server_env)
+        server = Server(prepared, scratch, cfg.server_env, cfg.workers)
         try:
             server.wait_ready()
             result = run_load(cfg, prepared, server, scratch, log)
@@ -439,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="K=V", help="server setting"
     )
+    parser.add_argument(
+        "--workers", type=int, help="serve --workers (1; above 1: fronts before the owner)"
+    )
     parser.add_argument("--db", type=Path, help="benchmark database (default: bench/.data)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -446,7 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = default_config(args.quick)
-    for name in ("duration", "max_requests", "event_rate", "batch", "inflight", "db", "profile"):
+    for name in (
+        "duration", "max_requests", "event_rate", "batch", "inflight", "workers", "db", "profile",
+    ):  # fmt: skip
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     hour, day, long = cfg.endpoints

@@ -114,19 +114,22 @@ def limiter(request: Any) -> RateLimiter | None:
     return getattr(request.app.state, "rate_limiter", None)
 
 
-def _retry_after(wait: float) -> str:
+def retry_after(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
 
-def _limit_message(per_minute: int, wait: float) -> str:
+def limit_message(per_minute: int, wait: float) -> str:
     return (
         f"Too many requests: this token may send {per_minute} requests per minute; "
-        f"retry in {_retry_after(wait)} s"
+        f"retry in {retry_after(wait)} s"
     )
 
 
 def check_token_rate(request: Any, token_id: str) -> None:
-    """Spend one request of a verified Mux/native token; ApiError 429 when over its limit."""
+    """Spend one request of a verified Mux/native token; ApiError 429 when over its limit.
+    Behind front processes (api/owner.py) the fronts keep the token buckets."""
+    if getattr(request.app.state, "fronts_limit_tokens", False):
+        return
     rate = limiter(request)
     if rate is None or not rate.enabled:
         return
@@ -135,8 +138,8 @@ def check_token_rate(request: Any, token_id: str) -> None:
         raise ApiError(
             429,
             "too_many_requests",
-            [_limit_message(rate.per_minute, wait)],
-            headers={"Retry-After": _retry_after(wait)},
+            [limit_message(rate.per_minute, wait)],
+            headers={"Retry-After": retry_after(wait)},
         )
 
 
@@ -162,8 +165,8 @@ def wowza_rate_limited(request: Any) -> JSONResponse | None:
         429,
         "too_many_requests",
         "Too Many Requests",
-        _limit_message(rate.per_minute, wait),
-        {"Retry-After": _retry_after(wait)},
+        limit_message(rate.per_minute, wait),
+        {"Retry-After": retry_after(wait)},
     )
 
 

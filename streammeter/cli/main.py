@@ -120,8 +120,9 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes. Above 1 needs a server store (clickhouse://): a DuckDB "
-            "file is owned by one process.",
+            help="Server processes. On a DuckDB file: the one that owns the store, behind N - 1 "
+            "front processes that answer repeated Mux queries themselves and pass the rest on "
+            "(docs/design/fronts.md). On ClickHouse: N equal processes.",
         ),
     ] = 1,
 ) -> None:
@@ -130,14 +131,10 @@ def serve(
 
     from streammeter.api import create_app
     from streammeter.api.app import tune_gc
+    from streammeter.api.owner import serve_with_fronts
+    from streammeter.store.duckdb_store import DuckDBStore
 
     target = db or default_db()
-    if workers > 1 and not target.startswith("clickhouse://"):
-        raise fail(
-            f"--workers {workers} needs a server store (--db clickhouse://...): the DuckDB "
-            "store is a file one process owns. Run one worker, or move the store with "
-            "ClickHouse (docs/design/clickhouse.md)."
-        )
     with store_for(db) as store:
         if not store.list_environments():
             err.print(
@@ -150,6 +147,16 @@ def serve(
                 create_app(store, Settings.from_env()),
                 host=host, port=port, log_level="info", access_log=access_log,
             )  # fmt: skip
+            return
+        if isinstance(store, DuckDBStore):
+            tune_gc()
+            err.print(
+                f"Serving http://{host}:{port} with {workers - 1} front process(es); this "
+                f"process (pid {os.getpid()}) owns the store behind them."
+            )
+            serve_with_fronts(
+                create_app(store, Settings.from_env()), store, host, port, workers - 1, access_log
+            )
             return
     # Each worker process opens its own store from STREAMMETER_DB (no shared state).
     os.environ["STREAMMETER_DB"] = target

@@ -53,6 +53,7 @@ from streammeter.store.duckdb_dump import DuckDBDumpMixin
 from streammeter.store.duckdb_index import DuckDBIndexMixin
 from streammeter.store.duckdb_usage import DuckDBUsageMixin
 from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
+from streammeter.store.generations import SharedGenerations
 
 SCHEMA_VERSION = "1"
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -129,6 +130,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         self._write_lock = threading.RLock()
         # write_generations(): counted when a write transaction ends (committed or not).
         self._writes = self._catalog_writes = 0
+        self._published: SharedGenerations | None = None
         self._in_import = threading.local()
         self._local = threading.local()
         self._read_only, self._needs_reopen = read_only, False
@@ -180,6 +182,13 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         # process goes through this object's _transaction.
         return self._writes, self._catalog_writes
 
+    def publish_generations(self, shared: SharedGenerations) -> None:
+        """Also write the generations to `shared` whenever they move, for front processes
+        (`serve --workers N`, docs/design/fronts.md)."""
+        with self._write_lock:
+            self._published = shared
+            shared.publish(self._writes, self._catalog_writes)
+
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: all of it commits, or none of it (docs/reliability.md)."""
@@ -204,6 +213,8 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
                 self._writes += 1
                 if not getattr(self._in_import, "active", False):
                     self._catalog_writes += 1
+                if self._published is not None:  # before the write's answer is sent
+                    self._published.publish(self._writes, self._catalog_writes)
 
     @staticmethod
     def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
