@@ -63,6 +63,7 @@ import duckdb
 from streammeter.config import Settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
+from streammeter.model.times import service_clock_at
 from streammeter.query.delivery_usage import widest_window
 from streammeter.query.windows import signed_cover
 from streammeter.store import duckdb_store, open_store
@@ -525,7 +526,7 @@ def run_queries(
     """Time both queries on page 1 and a deep page of each window; verify they agree."""
     results = []
     con = store._cursor()
-    with _service_clock(DATA_END_HOUR):  # the store reads a window's last month from "now"
+    with _service_clock():  # the store reads a window's last month from "now"
         for w in windows(p):
             results += _time_window(store, con, env_key, w, repeat, naive_repeat, log)
     return results
@@ -556,7 +557,7 @@ def _time_window(
 def advance_rolling_window(store: Store) -> tuple[int, int]:
     """The rolling window where the server would keep it at "now" (DATA_END_HOUR)."""
     window = widest_window(DATA_END_HOUR * 3600, Settings())
-    with _service_clock(DATA_END_HOUR):
+    with _service_clock():
         store.set_rolling_window(*window)
     return window
 
@@ -678,18 +679,9 @@ def ingest_modes() -> list[tuple[str, tuple[str, ...]]]:
     return modes
 
 
-@contextlib.contextmanager
-def _service_clock(hour: int) -> Iterator[None]:
-    """STREAMMETER_NOW = `hour` (the store's clock decides e.g. which minute buckets it keeps)."""
-    saved = os.environ.get("STREAMMETER_NOW")
-    os.environ["STREAMMETER_NOW"] = str(hour * 3600)
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["STREAMMETER_NOW"]
-        else:
-            os.environ["STREAMMETER_NOW"] = saved
+def _service_clock() -> contextlib.AbstractContextManager[None]:
+    """The benchmark's "now" (the store's clock decides e.g. which minute buckets it keeps)."""
+    return service_clock_at(str(DATA_END_HOUR * 3600))
 
 
 def ingest_catalog(seed: int) -> list[Asset]:
@@ -712,7 +704,7 @@ def _import_once(
     spent = [0.0]
     with (
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
-        _service_clock(DATA_END_HOUR),
+        _service_clock(),
         open_store(str(Path(tmp) / "ingest.duckdb")) as store,
     ):
         env_key = store.create_environment("ingest").env_key
@@ -1197,7 +1189,7 @@ def _import_once_clickhouse(url: str, path: Path, records: int, seed: int) -> In
     """Import the NDJSON file into a fresh ClickHouse database (all its rollup levels)."""
     from streammeter.store.clickhouse.schema import ROLLUP_TABLES as CH_ROLLUPS
 
-    with _service_clock(DATA_END_HOUR):
+    with _service_clock():
         store = _fresh_store(url, "bench_ingest")
         try:
             env_key = store.create_environment("ingest").env_key

@@ -14,8 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import httpx
 
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
+from streammeter.model.times import service_clock_at
 from streammeter.store import open_store
 
 STREAMMETER = str(Path(sys.executable).with_name("streammeter"))
@@ -96,19 +97,10 @@ def cli(*args: str, check: bool = True, **extra_env: str) -> subprocess.Complete
     return done
 
 
-@contextmanager
-def service_clock() -> Iterator[None]:
+def service_clock() -> AbstractContextManager[None]:
     """In-process work on the clock the CLI and server subprocesses get (`env_vars`): minute
     buckets are kept for 30 days by that clock, so the real date must not matter."""
-    before = os.environ.get("STREAMMETER_NOW")
-    os.environ["STREAMMETER_NOW"] = NOW
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["STREAMMETER_NOW"]
-        else:
-            os.environ["STREAMMETER_NOW"] = before
+    return service_clock_at(NOW)
 
 
 def prepare_store(db: Path) -> tuple[str, str]:

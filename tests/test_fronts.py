@@ -22,6 +22,7 @@ from streammeter.api.front import merged_metrics
 from streammeter.config import Settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
+from streammeter.model.times import service_clock_at
 from streammeter.store import open_store
 from streammeter.store.generations import SharedGenerations
 from tests.reliability import Server
@@ -41,33 +42,26 @@ QUERIES = [
 
 def _store(db: Path) -> dict[str, tuple[str, str]]:
     """The Mux example: catalog and records; a read+ingest token and an admin token."""
-    os.environ["STREAMMETER_NOW"] = NOW
-    try:
-        with open_store(str(db)) as store:
-            env = store.create_environment("prod").env_key
-            lines = (FIXTURES / "mux_example_assets.ndjson").read_text().splitlines()
-            store.upsert_assets(env, [Asset.model_validate_json(line) for line in lines])
-            import_file(store, env, FIXTURES / "mux_example_records.ndjson")
-            return {
-                "user": store.create_token(env, ["read", "ingest"]),
-                "admin": store.create_token(env, ["admin"]),
-            }
-    finally:
-        del os.environ["STREAMMETER_NOW"]
+    with service_clock_at(NOW), open_store(str(db)) as store:
+        env = store.create_environment("prod").env_key
+        lines = (FIXTURES / "mux_example_assets.ndjson").read_text().splitlines()
+        store.upsert_assets(env, [Asset.model_validate_json(line) for line in lines])
+        import_file(store, env, FIXTURES / "mux_example_records.ndjson")
+        return {
+            "user": store.create_token(env, ["read", "ingest"]),
+            "admin": store.create_token(env, ["admin"]),
+        }
 
 
 def _one_process_answers(db: Path, token: tuple[str, str]) -> list[tuple[int, bytes]]:
     """What one `serve` process answers to QUERIES, before the fronts start."""
-    os.environ["STREAMMETER_NOW"] = NOW
-    try:
-        with open_store(str(db)) as store, TestClient(create_app(store, Settings())) as client:
-            return [
-                (r.status_code, r.content)
-                for r in (client.get("/video/v1/delivery-usage", params=q, auth=token)
-                          for q in QUERIES)
-            ]  # fmt: skip
-    finally:
-        del os.environ["STREAMMETER_NOW"]
+    with (
+        service_clock_at(NOW),
+        open_store(str(db)) as store,
+        TestClient(create_app(store, Settings())) as client,
+    ):
+        answers = [client.get("/video/v1/delivery-usage", params=q, auth=token) for q in QUERIES]
+    return [(r.status_code, r.content) for r in answers]
 
 
 def _fronts(server: Server) -> list[int]:

@@ -7,6 +7,8 @@ integer number of hours since the epoch, so bucketing never touches floats or ti
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -106,6 +108,21 @@ def now_us() -> int:
     if fixed:
         return parse_instant(fixed)
     return int(datetime.now(UTC).timestamp() * US_PER_SECOND)
+
+
+@contextmanager
+def service_clock_at(now: str) -> Iterator[None]:
+    """Run the block on the service clock `now` (what `STREAMMETER_NOW` takes), then put the
+    clock back. For tests and benchmarks that work in-process beside a server on that clock."""
+    saved = os.environ.get("STREAMMETER_NOW")
+    os.environ["STREAMMETER_NOW"] = now
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["STREAMMETER_NOW"]
+        else:
+            os.environ["STREAMMETER_NOW"] = saved
 
 
 def iso_seconds(us: int) -> str:
