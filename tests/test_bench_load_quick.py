@@ -13,9 +13,10 @@ from bench.load import run as load
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
-def test_quick_load_runs_without_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "front-and-owner"])
+def test_quick_load_runs_without_errors(tmp_path: Path, workers: int) -> None:
     cfg = load.default_config(quick=True)
-    cfg.duration = 4.0
+    cfg.duration, cfg.workers = 4.0, workers
     result = load.run(cfg, log=lambda _: None, scratch_dir=tmp_path)
     assert [r["window_hours"] for r in result["rows"]] == [1, 24, 90 * 24]
     for row in result["rows"]:
