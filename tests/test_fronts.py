@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from streammeter.api import create_app
-from streammeter.api.front import merged_metrics
+from streammeter.api.front import FrontApp, merged_metrics
 from streammeter.config import Settings
 from streammeter.ingest.importer import import_file
 from streammeter.model.catalog import Asset
@@ -233,6 +233,23 @@ def test_the_fronts_stop_with_the_owner(tmp_path: Path) -> None:
     assert len(fronts) == 2
     server.stop()  # SIGTERM: the owner stops its fronts
     assert not any(os.path.exists(f"/proc/{pid}") for pid in fronts)
+
+
+def test_a_front_without_its_owner_answers_502(tmp_path: Path) -> None:
+    generations = SharedGenerations(tmp_path / "generations", create=True)
+    app = FrontApp(str(tmp_path / "no-owner.sock"), generations, Settings())
+    with TestClient(app) as client:
+        mux = client.get("/video/v1/delivery-usage", params=TIMEFRAME, auth=("id", "secret"))
+        assert mux.status_code == 502
+        assert mux.json() == {
+            "error": {
+                "type": "bad_gateway",
+                "messages": ["the store's owner process did not answer; retry shortly"],
+            }
+        }
+        wowza = client.get("/api/v2.0/usage/account")
+        assert wowza.status_code == 502
+        assert wowza.json()["meta"]["code"] == "ERR-502-BadGateway"
 
 
 def test_shared_generations_are_seen_by_another_mapping(tmp_path: Path) -> None:

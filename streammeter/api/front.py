@@ -75,7 +75,8 @@ class OwnerView:
 
 
 class _NotCacheable(Exception):
-    """The owner did not answer 200: the request is passed on as it is instead."""
+    """The owner did not answer 200: the request is passed on as it is instead (and the
+    owner's answer, an error envelope, is sent)."""
 
 
 class FrontApp:
@@ -102,6 +103,16 @@ class FrontApp:
             return
         if scope["type"] != "http":
             return
+        try:
+            await self._answer(scope, receive, send)
+        except httpx.TransportError:  # raised before anything was sent
+            response = error_response(
+                scope["path"], 502, "bad_gateway", "Bad Gateway",
+                "the store's owner process did not answer; retry shortly",
+            )  # fmt: skip
+            await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         token = await self._token(scope)
         if token is not None:
@@ -174,7 +185,7 @@ class FrontApp:
             body = await run_in_threadpool(
                 self.cache.get_or_compute, token.env_key, start, end, key, fetch
             )
-        except _NotCacheable:
+        except (_NotCacheable, httpx.HTTPStatusError):
             return None, True
         return body, bool(asked)
 
@@ -199,15 +210,7 @@ class FrontApp:
             headers=headers,
             content=_body(receive) if has_body else None,
         )
-        try:
-            answer = await self._client.send(request, stream=True)
-        except httpx.TransportError:
-            response = error_response(
-                scope["path"], 502, "bad_gateway", "Bad Gateway",
-                "the store's owner process did not answer; retry shortly",
-            )  # fmt: skip
-            await response(scope, receive, send)
-            return
+        answer = await self._client.send(request, stream=True)
         try:
             await send(
                 {
@@ -321,7 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     listener = socket.socket(fileno=args.fd)
     generations = SharedGenerations(args.generations)
     app = FrontApp(args.owner_socket, generations, Settings.from_env())
-    config = uvicorn.Config(app, log_level="info", access_log=args.access_log, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="info", access_log=args.access_log, lifespan="on", proxy_headers=False
+    )
     threading.Thread(target=_exit_with_owner, args=(args.owner_pid,), daemon=True).start()
     uvicorn.Server(config).run(sockets=[listener])
 

@@ -121,7 +121,7 @@ def serve_with_fronts(
         # here, so that the fronts are waited for (and the runtime directory removed).
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
         try:
-            config = uvicorn.Config(app, log_level="warning", access_log=False)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
             _OwnerServer(config, started).run(sockets=[private])
         finally:
             _stop(started)
