@@ -87,7 +87,8 @@ def run_import(
     """Register the catalog in a fresh store at `db`, then import `path` (timed).
 
     `memory_limit` (e.g. "512MB"): DuckDB's `SET memory_limit` on the store's connection
-    first; its buffer manager then spills the uncommitted import to a temporary file.
+    first (a file import never raises it); None: the store's defaults, as the CLI runs
+    (`STREAMMETER_IMPORT_MEMORY_LIMIT` while the file is imported, docs/configuration.md).
     """
     from streammeter.ingest.importer import import_file
     from streammeter.store import open_store
@@ -272,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="use (or create) this log file")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
-        "--memory-limit", help="SET memory_limit on the store first (e.g. 512MB); default: none"
+        "--memory-limit",
+        help="SET memory_limit on the store first (e.g. 512MB); default: the store's "
+        "(STREAMMETER_MEMORY_LIMIT 1GB, STREAMMETER_IMPORT_MEMORY_LIMIT 512MB during the import)",
     )
     args = parser.parse_args(argv)
     lines = cdn_logs.QUICK_LINES if args.quick else args.lines

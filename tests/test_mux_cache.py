@@ -16,6 +16,7 @@ from streammeter.ingest.importer import import_batch, import_file
 from streammeter.model.catalog import Asset
 from streammeter.query.mux_cache import UsageCache
 from streammeter.sources.catalog import read_assets
+from streammeter.store import generations
 
 # The cache is off on ClickHouse (write_generations() is None there).
 pytestmark = pytest.mark.duckdb_only
@@ -128,7 +129,25 @@ def test_an_import_outside_the_window_keeps_the_entry(example, tenant):
     assert _get(cached, tenant.read).content == first.content
     stats = _cache(app).stats
     assert (stats.misses, stats.hits) == (1, 1)
-    assert stats.revision_checks == checks + 1  # the write made it re-read the revisions
+    # The import's floor (the lowest hour it changed) is after the window: nothing re-read.
+    assert stats.revision_checks == checks
+
+
+def test_writes_not_remembered_make_the_revisions_read_again(example, tenant, monkeypatch):
+    """More writes than are remembered since the window was checked: their floors are not
+    known, so the window's revisions are read again (and the entry kept: they did not move)."""
+    monkeypatch.setattr(generations, "RECENT_WRITES", 3)  # 256: too many imports for a test
+    cached, _, app = _apps(example)
+    first = _get(cached, tenant.read)
+    checks = _cache(app).stats.revision_checks
+    for n in range(3):
+        import_batch(example, tenant.env.env_key, _records(1000 + n, 1, NOW - 600))
+    assert _get(cached, tenant.read).content == first.content
+    assert _cache(app).stats.revision_checks == checks  # three: still remembered
+    for n in range(4):
+        import_batch(example, tenant.env.env_key, _records(2000 + n, 1, NOW - 600))
+    assert _get(cached, tenant.read).content == first.content
+    assert _cache(app).stats.revision_checks == checks + 1
 
 
 def test_delete_asset_shows_at_once(example, tenant):

@@ -17,7 +17,6 @@
 local path = os.getenv("LOAD_PATH") or "/"
 local pages = tonumber(os.getenv("LOAD_PAGES") or "1")
 local rate = tonumber(os.getenv("LOAD_RATE") or "0")
-local connections = tonumber(os.getenv("LOAD_CONNECTIONS") or "1")
 local max_responses = tonumber(os.getenv("LOAD_MAX") or "0")
 local out = os.getenv("LOAD_OUT") or "wrk-summary.json"
 local responses = 0
@@ -27,12 +26,35 @@ function init(args)
    math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 
+-- A monotonic clock in milliseconds (wrk's Lua is LuaJIT: its FFI reaches clock_gettime).
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } load_timespec;
+int clock_gettime(int clk_id, load_timespec *tp);
+]]
+local clock = ffi.new("load_timespec")
+local function now_ms()
+   ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+
+local next_due = nil
+
 function delay()
    if rate <= 0 then
       return 0
    end
-   -- every connection waits its share of the interval between two requests
-   return math.floor(connections * 1000 / rate)
+   -- One timetable for all the connections: each request takes the next slot, 1/rate after
+   -- the previous one. A slot already past is sent at once, and the timetable restarts from
+   -- now (no burst to catch up): at most `rate` requests a second, exactly that if the
+   -- connections keep up.
+   local now = now_ms()
+   if next_due == nil or next_due < now then
+      next_due = now
+   end
+   local wait = next_due - now
+   next_due = next_due + 1000 / rate
+   return math.floor(wait)
 end
 
 function request()

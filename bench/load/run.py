@@ -269,6 +269,19 @@ def run_load(
 ) -> dict[str, Any]:
     log(f"probing the windows{' and warming up' if cfg.warmup else ''}")
     probes = probe(server.url, prepared.token, cfg.endpoints, cfg.warmup)
+    events_out = scratch / "events.json"
+    events = None
+    if cfg.event_rate > 0:  # it builds its bodies first, then says "ready" and starts
+        events = subprocess.Popen(
+            [sys.executable, "-m", "bench.load.events", server.url, prepared.token,
+             str(prepared.assets_file), str(events_out), "--rate", str(cfg.event_rate),
+             "--batch", str(cfg.batch), "--duration", str(cfg.duration),
+             "--inflight", str(cfg.inflight), "--now", str(du.DATA_END_HOUR * 3600)]
+            + (["--max-batches", str(cfg.max_requests)] if cfg.max_requests else []),
+            cwd=HERE.parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert events.stdout is not None
+        events.stdout.readline()
     load_avg = os.getloadavg()
     log(f"load: {cfg.duration:g} s (load average before: {load_avg[0]:.2f})")
     cpu_before, started = server.cpu_seconds(), time.perf_counter()
@@ -285,17 +298,6 @@ def run_load(
         out = scratch / f"wrk-{i}.json"
         out.unlink(missing_ok=True)
         procs.append((ep, pr, out, _wrk(server.url, prepared.token, ep, pr.pages, cfg, out)))
-    events_out = scratch / "events.json"
-    events = None
-    if cfg.event_rate > 0:
-        events = subprocess.Popen(
-            [sys.executable, "-m", "bench.load.events", server.url, prepared.token,
-             str(prepared.assets_file), str(events_out), "--rate", str(cfg.event_rate),
-             "--batch", str(cfg.batch), "--duration", str(cfg.duration),
-             "--inflight", str(cfg.inflight), "--now", str(du.DATA_END_HOUR * 3600)]
-            + (["--max-batches", str(cfg.max_requests)] if cfg.max_requests else []),
-            cwd=HERE.parent.parent, stderr=subprocess.PIPE,
-        )  # fmt: skip
     rows = []
     for ep, pr, out, proc in procs:
         _, err = proc.communicate(timeout=cfg.duration + 120)

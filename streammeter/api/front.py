@@ -59,13 +59,17 @@ _OWNER_URL = "http://owner"
 
 class OwnerView:
     """What a front's `UsageCache` needs of the store, from the owner: the write generations
-    (shared file) and a window's hour revisions (asked on the private socket)."""
+    and the floors of recent writes (shared file), and a window's hour revisions (asked on the
+    private socket)."""
 
     def __init__(self, client: httpx.Client, generations: SharedGenerations) -> None:
         self._client, self._generations = client, generations
 
     def write_generations(self) -> tuple[int, int]:
         return self._generations.read()
+
+    def changed_floor(self, since: int, until: int) -> int | None:
+        return self._generations.floor_since(since, until)
 
     def hour_revisions(self, env_key: int, lo_hour: int, hi_hour: int) -> dict[int, int]:
         params = {"env": env_key, "lo": lo_hour, "hi": hi_hour}

@@ -20,6 +20,10 @@ was computed from, and checks that state before it serves an entry:
   are re-read only after the first moved; an entry is valid only for the second it was
   computed at. So a hit costs no SQL. A store that cannot count every write (writes from
   other processes: the ClickHouse store with several workers) answers None and gets no cache.
+- **The floors of recent writes** (`Store.changed_floor`): the lowest hour whose numbers the
+  writes since the window's revisions were read may have changed. Imports of current traffic
+  have floors above every settled window, so the window stays checked without re-reading its
+  revisions (anything that is not an import has floor 0: the revisions are read again).
 
 Both are read *before* an answer is computed, so an entry is at worst tagged with an older
 state than it shows and is then recomputed, never served for a newer state it does not show.
@@ -57,6 +61,12 @@ class _Generations:
     @property
     def catalog_generation(self) -> int:
         return self._store.write_generations()[1]  # type: ignore[index]
+
+    def untouched(self, end_hour: int, since: int, until: int) -> bool:
+        """Whether the writes after generation `since`, up to `until`, changed no hour up to
+        `end_hour` (their floors are above it: store/generations.py)."""
+        floor = self._store.changed_floor(since, until)
+        return floor is not None and floor > end_hour
 
 
 def _digest(revisions: dict[int, int]) -> bytes:
@@ -132,14 +142,29 @@ class UsageCache:
                 self._tokens.popitem(last=False)
 
     # -- answers ---------------------------------------------------------------------------
+    def _checked(self, window: _Window, end_hour: int, generation: int) -> bool:
+        """Whether `window`'s revisions are known at `generation`: read at it, or read at an
+        earlier one and nothing written since changed an hour of the window."""
+        checked_at = window.checked_at
+        if checked_at == generation:
+            return True
+        if checked_at > generation or not self._watch.untouched(end_hour, checked_at, generation):
+            return False
+        with self._lock:
+            if window.checked_at == checked_at:
+                window.checked_at = generation
+            return window.checked_at == generation
+
     def _window_version(self, env_key: int, start_hour: int, end_hour: int) -> int:
         key = (env_key, start_hour, end_hour)
         generation = self._watch.generation
         with self._lock:
             window = self._windows.get(key)
-            if window is not None and window.checked_at == generation:
-                self._windows.move_to_end(key)
-                return window.version
+        if window is not None and self._checked(window, end_hour, generation):
+            with self._lock:
+                if key in self._windows:
+                    self._windows.move_to_end(key)
+            return window.version
         revisions = _digest(self.store.hour_revisions(env_key, start_hour, end_hour))
         with self._lock:
             self.stats.revision_checks += 1
@@ -157,14 +182,15 @@ class UsageCache:
 
     def peek(self, env_key: int, start_hour: int, end_hour: int, key: Any) -> bytes | None:
         """The cached answer for `key` if it is known to be valid without asking the store
-        (no write since the window's revisions were last read), else None. Never blocks on
-        the store: for an event loop."""
+        (no write since the window's revisions were last read, or none that changed its
+        hours), else None. Never blocks on the store: for an event loop."""
         catalog = self._watch.catalog_generation
         generation = self._watch.generation
         with self._lock:
             window = self._windows.get((env_key, start_hour, end_hour))
-            if window is None or window.checked_at != generation:
-                return None
+        if window is None or not self._checked(window, end_hour, generation):
+            return None
+        with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.version != window.version or entry.catalog != catalog:
                 return None

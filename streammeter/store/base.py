@@ -424,6 +424,12 @@ class Store(ABC):
         from elsewhere too (another process, another API worker)."""
         return None
 
+    def changed_floor(self, since: int, until: int) -> int | None:
+        """The lowest hour whose numbers the writes after generation `since` (the first of
+        `write_generations()`), up to `until`, may have changed; None when not known. What was
+        derived from earlier hours only is still true (store/generations.py)."""
+        return None
+
     @abstractmethod
     def list_receipts(self, env_key: int | None = None, limit: int = 100) -> list[Receipt]: ...
 

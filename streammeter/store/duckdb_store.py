@@ -53,10 +53,14 @@ from streammeter.store.duckdb_dump import DuckDBDumpMixin
 from streammeter.store.duckdb_index import DuckDBIndexMixin
 from streammeter.store.duckdb_usage import DuckDBUsageMixin
 from streammeter.store.duckdb_wowza import DuckDBWowzaMixin
-from streammeter.store.generations import SharedGenerations
+from streammeter.store.generations import ANY_HOUR, NO_HOUR, ChangeFloors, SharedGenerations
 
 SCHEMA_VERSION = "1"
 DEFAULT_MEMORY_LIMIT = "1GB"
+#: DuckDB's memory limit while a file is imported (never above the store's): the import's RSS
+#: is ~350 MB of Python and parsing plus about this much (docs/performance.md#memory).
+DEFAULT_IMPORT_MEMORY_LIMIT = "512MB"
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B", re.IGNORECASE)
 _MEASURES = (
     "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
     "egress_additional_us", "egress_additional_bytes",
@@ -131,6 +135,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         # write_generations(): counted when a write transaction ends (committed or not).
         self._writes = self._catalog_writes = 0
         self._published: SharedGenerations | None = None
+        self._floors = ChangeFloors()  # changed_floor()
         self._in_import = threading.local()
         self._local = threading.local()
         self._read_only, self._needs_reopen = read_only, False
@@ -138,15 +143,51 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
             self._migrate()
 
     # -- plumbing --------------------------------------------------------------------------
+    @staticmethod
+    def _memory_setting(name: str, default: str) -> str:
+        limit = os.environ.get(name, default).strip()
+        if not _SIZE.fullmatch(limit):
+            raise ValueError(f"{name} must look like 512MB or 2GB, got {limit!r}")
+        return limit
+
+    @staticmethod
+    def _size_bytes(limit: str) -> float:
+        """Bytes of a DuckDB memory size ('512MB', '1GiB', '488.2 MiB')."""
+        found = _SIZE.fullmatch(limit.strip())
+        assert found is not None, limit
+        number, unit, binary = found.groups()
+        power = " KMGT".index(unit.upper() or " ")
+        return float(number) * (1024 if binary else 1000) ** power
+
     def _limit_memory(self, path: str, read_only: bool) -> None:
         """Bound DuckDB's memory so a huge import spills to disk instead of growing RSS
-        (docs/configuration.md). `STREAMMETER_MEMORY_LIMIT`, default 1GB."""
-        limit = os.environ.get("STREAMMETER_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
-        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", limit.strip(), re.IGNORECASE):
-            raise ValueError(f"STREAMMETER_MEMORY_LIMIT must look like 512MB or 2GB, got {limit!r}")
-        self._con.execute(f"SET memory_limit = '{limit.strip()}'")
+        (docs/configuration.md). `STREAMMETER_MEMORY_LIMIT`, default 1GB; while a file is
+        imported, `STREAMMETER_IMPORT_MEMORY_LIMIT` (default 512MB) if lower."""
+        self._memory_limit = self._memory_setting("STREAMMETER_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        self._import_memory_limit = self._memory_setting(
+            "STREAMMETER_IMPORT_MEMORY_LIMIT", DEFAULT_IMPORT_MEMORY_LIMIT
+        )
+        self._con.execute(f"SET memory_limit = '{self._memory_limit}'")
         if path != ":memory:" and not read_only:
             self._con.execute("SET temp_directory = ?", [path + ".tmp"])
+
+    @contextmanager
+    def _file_import_memory(self) -> Iterator[None]:
+        """DuckDB's memory limit lowered to the import limit while a file is imported (a
+        long file fills DuckDB's buffer pool with the blocks it appends: RSS grows up to the
+        limit), then set back to the store's."""
+        with self._write_lock:  # one import at a time changes it
+            cur = self._cursor()
+            current = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            lower = self._size_bytes(self._import_memory_limit) < self._size_bytes(current)
+            if lower:
+                cur.execute(f"SET memory_limit = '{self._import_memory_limit}'")
+            try:
+                yield
+            finally:
+                if lower:
+                    with suppress(duckdb.Error):  # e.g. a database invalidated meanwhile
+                        self._cursor().execute(f"SET memory_limit = '{self._memory_limit}'")
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._needs_reopen:
@@ -182,6 +223,9 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         # process goes through this object's _transaction.
         return self._writes, self._catalog_writes
 
+    def changed_floor(self, since: int, until: int) -> int | None:
+        return self._floors.floor_since(since, until)
+
     def publish_generations(self, shared: SharedGenerations) -> None:
         """Also write the generations to `shared` whenever they move, for front processes
         (`serve --workers N`, docs/design/fronts.md)."""
@@ -211,10 +255,14 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
                 raise
             finally:  # committed or not, counted while the lock is held (write_generations)
                 self._writes += 1
-                if not getattr(self._in_import, "active", False):
+                floor = ANY_HOUR
+                if getattr(self._in_import, "active", False):
+                    floor = self._in_import.floor  # lowered by _apply_rollups' answers
+                else:
                     self._catalog_writes += 1
+                self._floors.record(self._writes, floor)
                 if self._published is not None:  # before the write's answer is sent
-                    self._published.publish(self._writes, self._catalog_writes)
+                    self._published.publish(self._writes, self._catalog_writes, floor)
 
     @staticmethod
     def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
@@ -452,9 +500,23 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         return count
 
     @staticmethod
-    def _apply_rollups(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
+    def _apply_rollups(
+        cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1, *, rows: pa.Table | None = None
+    ) -> int:
+        """Append the rollup deltas of `source` (a table with the `records` columns), or of
+        `rows` (the same as an Arrow table: an import's chunk). Returns the lowest hour whose
+        numbers changed (`_record_changes`)."""
         # Attribute once (the catalog joins), then every level groups the attributed rows.
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE attributed AS {attributed_sql(source)}")
+        if rows is None:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE attributed AS {attributed_sql(source)}")
+            attributed = None
+        else:
+            # An import's chunk stays in Arrow, read through replacement scans of these locals:
+            # a temporary table created and dropped inside the import's transaction is kept
+            # (its rows spilled to the temp directory, its metadata in memory) until COMMIT,
+            # ~35 MB of RSS and ~0.6 GB of temporary files per million lines (performance.md).
+            source_rows = rows  # noqa: F841
+            attributed = cur.sql(attributed_sql("source_rows")).to_arrow_table()
         for table in ROLLUP_TABLES:
             cur.execute(rollup_insert_sql(table, "attributed", sign))
         for table in ASSET_ROLLUP_TABLES:
@@ -462,10 +524,12 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         lo, hi = cur.execute("SELECT start_hour, end_hour FROM rolling_window").fetchone()
         if lo < hi:
             cur.execute(asset_rollup_insert_sql(ROLLING_TABLE, "attributed", sign, hours=(lo, hi)))
-        DuckDBUsageMixin._record_changes(
-            cur, "attributed", sign, absolute=source == "rebuild_source"
+        floor = DuckDBUsageMixin._record_changes(
+            cur, "attributed", sign, absolute=source == "rebuild_source", rows=attributed
         )
-        cur.execute("DROP TABLE attributed")
+        if attributed is None:
+            cur.execute("DROP TABLE attributed")
+        return floor
 
     def _asset_dicts(self, where: str, params: list[Any], tail: str = "") -> list[dict[str, Any]]:
         cur = self._cursor()
@@ -552,12 +616,17 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
 
     @contextmanager
     def importing(self, env_key: int, draft: ReceiptDraft) -> Iterator[ImportSession]:
-        with self.importing_group(env_key) as group:
+        if draft.source != "file":
+            with self.importing_group(env_key) as group:
+                yield group.session(draft)
+            return
+        with self._file_import_memory(), self.importing_group(env_key) as group:
             yield group.session(draft)
 
     @contextmanager
     def importing_group(self, env_key: int) -> Iterator[ImportGroup]:
         self._in_import.active = True  # an import writes no catalog (write_generations)
+        self._in_import.floor = NO_HOUR  # nor any hour but those its rollups change
         try:
             with self._transaction() as cur:
                 yield _DuckDBGroup(self, cur, env_key)
@@ -863,24 +932,25 @@ class _DuckDBGroup(ImportGroup):
                     statuses[i] = "duplicate"
                 seen.add(request_id)
         cur = self._cur
-        # Read through DuckDB's replacement scan of the local variable, not cur.register():
-        # DuckDB keeps every object registered inside a transaction alive until it commits,
-        # which made a file import hold all its staged chunks in memory (docs/performance.md).
-        cur.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow ORDER BY idx")
+        # Nothing of a chunk is kept in DuckDB but what it appends: the chunk stays in Arrow,
+        # read through DuckDB's replacement scans of local variables. Not cur.register(), nor
+        # temporary tables: DuckDB keeps every object registered, and every temporary table
+        # created (even dropped), inside a transaction until it commits, which made a file
+        # import's memory and temporary files grow with its length (docs/performance.md).
         for idx in self._stored_request_ids(stage_arrow):
             statuses[idx] = "duplicate"
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
         if items is not None:
-            self._count_llhls_once(items, accepted_idx)
-        self._ensure_entity_keys(stage_arrow.take(pa.array(accepted_idx, pa.int32())))
+            stage_arrow = self._count_llhls_once(stage_arrow, items, accepted_idx)
+        if len(accepted_idx) != len(statuses):
+            stage_arrow = stage_arrow.take(pa.array(accepted_idx, pa.int32()))
+        self._ensure_entity_keys(stage_arrow)
+        import_chunk = self._import_chunk(stage_arrow)
         del stage_arrow
-        filtered = len(accepted_idx) != len(statuses)
-        self._stage_import_chunk(accepted_idx if filtered else None)
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
-        self._store._apply_rollups(cur, "import_chunk")
-        self._count_unknown()
-        cur.execute("DROP TABLE import_chunk")
-        cur.execute("DROP TABLE stage")
+        floor = self._store._apply_rollups(cur, "import_chunk", rows=import_chunk)
+        self._store._in_import.floor = min(self._store._in_import.floor, floor)
+        self._count_unknown(import_chunk)
         return statuses
 
     def _stored_request_ids(self, stage_arrow: pa.Table) -> list[int]:
@@ -891,8 +961,8 @@ class _DuckDBGroup(ImportGroup):
         low, high = pc.min_max(with_ids.column("ts_us")).values()
         # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
         # records outside this chunk's time span (zone maps) instead of scanning them all.
-        rows = self._cur.execute(
-            "SELECT s.idx FROM stage s WHERE s.request_id IS NOT NULL AND EXISTS ("
+        rows = self._cur.execute(  # `stage_arrow`: a replacement scan (see _add_stage)
+            "SELECT s.idx FROM stage_arrow s WHERE s.request_id IS NOT NULL AND EXISTS ("
             " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
             " AND r.ts_us BETWEEN ? AND ?"
             " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
@@ -911,9 +981,9 @@ class _DuckDBGroup(ImportGroup):
             ids = [i for i in pc.unique(accepted.column(name)).to_pylist() if i]
             self._store._ensure_keys(self._cur, self._env_key, kind, ids)
 
-    def _count_unknown(self) -> None:
-        """Count, per session, the accepted records whose asset or playback id the catalog does
-        not know (`attribution_notes`)."""
+    def _count_unknown(self, import_chunk: pa.Table) -> None:
+        """Count, per session, the accepted records (`import_chunk`, read through a replacement
+        scan) whose asset or playback id the catalog does not know (`attribution_notes`)."""
         rows = self._cur.execute(
             "SELECT c.receipt_id, "
             "       count(*) FILTER (WHERE c.asset_key IS NOT NULL AND a.asset_key IS NULL), "
@@ -928,15 +998,11 @@ class _DuckDBGroup(ImportGroup):
             session._unknown_asset += unknown_asset
             session._unknown_playback += unknown_playback
 
-    def _stage_import_chunk(self, accepted: list[int] | None) -> None:
-        """`import_chunk`: the staged rows (only those in `accepted` unless it is None) with
-        their entity keys, in `idx` order."""
-        filtered = accepted is not None
-        # read by the SQL below through a replacement scan (see _add())
-        accepted_idx = pa.table({"idx": pa.array(accepted or [], pa.int32())})  # noqa: F841
-        self._cur.execute(
-            "CREATE OR REPLACE TEMP TABLE import_chunk AS "
-            "SELECT ? AS env_key, s.receipt_id, s.line_no, s.request_id, s.ts_us, "
+    def _import_chunk(self, stage_arrow: pa.Table) -> pa.Table:
+        """The accepted staged rows (`stage_arrow`, read through a replacement scan) as
+        `records` rows, with their entity keys, in `idx` order."""
+        return self._cur.sql(
+            "SELECT ?::INTEGER AS env_key, s.receipt_id, s.line_no, s.request_id, s.ts_us, "
             "CAST(s.ts_us // 3600000000 AS INTEGER) AS hour, ka.entity_key AS asset_key, "
             "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
             "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
@@ -944,27 +1010,28 @@ class _DuckDBGroup(ImportGroup):
             "s.part_index, s.live, s.origin, s.client_ip, s.user_agent, "
             "kt.entity_key AS target_key, "
             "s.additional_target "
-            "FROM stage s "
+            "FROM stage_arrow s "
             "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
             "     AND ka.external_id = s.asset_id "
             "LEFT JOIN entity_keys kl ON kl.env_key = ? AND kl.kind = 'live_stream' "
             "     AND kl.external_id = s.live_stream_id "
             "LEFT JOIN entity_keys kt ON kt.env_key = ? AND kt.kind = 'target' "
             "     AND kt.external_id = s.target "
-            # every row, or the accepted ones (a hash semi join, not a list scan per row)
-            + ("" if not filtered else
-               "WHERE s.idx IN (SELECT idx FROM accepted_idx) ")
-            + "ORDER BY s.idx",
-            [self._env_key] * 4,
-        )  # fmt: skip
+            "ORDER BY s.idx",
+            params=[self._env_key] * 4,
+        ).to_arrow_table()  # fmt: skip
 
     def _count_llhls_once(
-        self, items: Sequence[tuple[int, DeliveryRecord, Counted]], accepted: list[int]
-    ) -> None:
-        """counting.md 4.5 (counting/llhls.py), with the group sums of the stored records."""
+        self,
+        stage_arrow: pa.Table,
+        items: Sequence[tuple[int, DeliveryRecord, Counted]],
+        accepted: list[int],
+    ) -> pa.Table:
+        """counting.md 4.5 (counting/llhls.py), with the group sums of the stored records:
+        `stage_arrow` with the `earned_us` of the records that earn less."""
         keyed = llhls.grouped(items, accepted)
         if not keyed:
-            return
+            return stage_arrow
         sessions = sorted({items[i][1].session_id for i in keyed})
         # The sessions as a table (read by the SQL through a replacement scan, see add()): a
         # hash semi join rather than a list scan per stored record.
@@ -985,16 +1052,16 @@ class _DuckDBGroup(ImportGroup):
             for i, earned in llhls.earn_once(items, keyed, stored).items()  # type: ignore[arg-type]
             if earned != items[i][2].earned_us
         }
-        if overrides:
-            llhls_overrides = pa.table(
-                {"idx": list(overrides), "earned": list(overrides.values())},
-                schema=pa.schema([("idx", pa.int32()), ("earned", pa.int64())]),
-            )
-            self._cur.execute(  # a replacement scan of the local table (not register())
-                "UPDATE stage SET earned_us = o.earned FROM llhls_overrides o "
-                "WHERE stage.idx = o.idx"
-            )
-            del llhls_overrides
+        if not overrides:
+            return stage_arrow
+        # Row i of the staged chunk is item i (`idx`).
+        earned = stage_arrow.column("earned_us").to_pylist()
+        for i, value in overrides.items():
+            earned[i] = value
+        column = stage_arrow.schema.get_field_index("earned_us")
+        return stage_arrow.set_column(
+            column, stage_arrow.schema.field(column), pa.array(earned, pa.int64())
+        )
 
     @staticmethod
     def _arrow(

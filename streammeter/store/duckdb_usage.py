@@ -21,6 +21,7 @@ import pyarrow as pa
 from streammeter.model.times import US_PER_HOUR, now_us
 from streammeter.query.usage import UsageParams, UsagePlan
 from streammeter.store.attribution import attributed_sql
+from streammeter.store.generations import NO_HOUR
 
 _MEASURE_COLUMNS = ("delivered_us", "bytes", "requests", "egress_us", "egress_bytes")
 _GROUP_SQL = {
@@ -71,11 +72,17 @@ class DuckDBUsageMixin:
     # -- revisions ------------------------------------------------------------------------
     @staticmethod
     def _record_changes(
-        cur: duckdb.DuckDBPyConnection, attributed: str, sign: int = 1, *, absolute: bool = False
-    ) -> None:
+        cur: duckdb.DuckDBPyConnection,
+        attributed: str,
+        sign: int = 1,
+        *,
+        absolute: bool = False,
+        rows: pa.Table | None = None,
+    ) -> int:
         """After the rollup deltas of `attributed` (rows of `attributed_sql`, `sign` -1 =
         retracted) were appended in this transaction: give the hours whose numbers changed this
-        transaction's revision.
+        transaction's revision. Returns the lowest such hour (NO_HOUR if none), the write's
+        floor (store/generations.py).
 
         Each hour keeps an additive fingerprint of its usage: the sum, over its rollup keys and
         measures, of hash(key, measure) x value, modulo a 61-bit prime. It is updated from the
@@ -83,7 +90,11 @@ class DuckDBUsageMixin:
         split of the deltas, so numbers that come back identical give the same fingerprint.
         `rebuild` recomputes rollups from nothing: its fingerprints are `absolute`. A static
         method like `DuckDBStore._apply_rollups`, which calls it: the transaction is named
-        by this process's nonce and DuckDB's `txid_current()`."""
+        by this process's nonce and DuckDB's `txid_current()`. `rows`: the attributed rows
+        as an Arrow table instead of a table named `attributed` (an import's chunk)."""
+        if rows is not None:  # read through a replacement scan of this local
+            attributed_rows = rows  # noqa: F841
+            attributed = "attributed_rows"
         txn = f"{_PROCESS_NONCE}:{cur.execute('SELECT txid_current()').fetchall()[0][0]}"
         key = "asset_key, live_stream_key, tier, live, target_key"
         terms = " + ".join(
@@ -130,7 +141,7 @@ class DuckDBUsageMixin:
                 continue
             updates.append((env_key, hour, None, fp, (before_rev, before_fp)))
         if not updates:
-            return
+            return NO_HOUR
         revision = None
         if any(u[2] is None for u in updates):
             current, owner = cur.execute(
@@ -176,6 +187,7 @@ class DuckDBUsageMixin:
             "                WHERE h.revision = usage_revision.revision)",
             [txn],
         )
+        return min(update[1] for update in updates)
 
     def usage_revision(self) -> int:
         rows = self._cursor().execute("SELECT revision FROM usage_revision WHERE id = 1").fetchall()
