@@ -39,18 +39,19 @@ local function now_ms()
 end
 
 local next_due = nil
+local CATCH_UP_MS = 50
 
 function delay()
    if rate <= 0 then
       return 0
    end
    -- One timetable for all the connections: each request takes the next slot, 1/rate after
-   -- the previous one. A slot already past is sent at once, and the timetable restarts from
-   -- now (no burst to catch up): at most `rate` requests a second, exactly that if the
-   -- connections keep up.
+   -- the previous one. A slot already past is sent at once; the timetable never runs more
+   -- than CATCH_UP_MS behind now (no long burst after a stall): `rate` requests a second
+   -- if the connections keep up.
    local now = now_ms()
-   if next_due == nil or next_due < now then
-      next_due = now
+   if next_due == nil or next_due < now - CATCH_UP_MS then
+      next_due = now - (next_due == nil and 0 or CATCH_UP_MS)
    end
    local wait = next_due - now
    next_due = next_due + 1000 / rate
