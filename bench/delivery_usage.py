@@ -642,10 +642,11 @@ def _rollup_levels(tables: tuple[str, ...], spent: list[float]) -> Iterator[None
     original_asset_tables = duckdb_store.ASSET_ROLLUP_TABLES
     original_apply = DuckDBStore.__dict__["_apply_rollups"]
 
-    def timed_apply(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
+    def timed_apply(cur: duckdb.DuckDBPyConnection, source: str, sign: int = 1, **rows: Any) -> int:
         started = time.perf_counter()
-        original_apply.__func__(cur, source, sign)
+        floor = original_apply.__func__(cur, source, sign, **rows)
         spent[0] += time.perf_counter() - started
+        return floor
 
     duckdb_store.ROLLUP_TABLES = tuple(t for t in tables if t in LEVELS)
     duckdb_store.ASSET_ROLLUP_TABLES = tuple(t for t in tables if t in ASSET_LEVELS)
