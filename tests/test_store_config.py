@@ -58,3 +58,17 @@ def test_a_bad_import_memory_limit_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMMETER_IMPORT_MEMORY_LIMIT", "half")
     with pytest.raises(ValueError, match="IMPORT_MEMORY_LIMIT must look like 512MB or 2GB"):
         open_store(str(tmp_path / "d.duckdb"))
+
+
+def test_the_checkpoint_threshold_is_duckdbs_unless_set(tmp_path, monkeypatch):
+    def threshold(name: str) -> str:
+        with open_store(str(tmp_path / name)) as store:
+            query = "SELECT current_setting('checkpoint_threshold')"
+            return store._con.execute(query).fetchone()[0]
+
+    assert threshold("d.duckdb").replace(" ", "") in ("16.0MiB", "16MiB", "16.7MB", "16.0MB")
+    monkeypatch.setenv("STREAMMETER_CHECKPOINT_THRESHOLD", "512MB")
+    assert threshold("e.duckdb").replace(" ", "") in ("488.2MiB", "512.0MB", "512MB")
+    monkeypatch.setenv("STREAMMETER_CHECKPOINT_THRESHOLD", "often")
+    with pytest.raises(ValueError, match="STREAMMETER_CHECKPOINT_THRESHOLD must look like 512MB"):
+        open_store(str(tmp_path / "f.duckdb"))

@@ -162,12 +162,17 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
     def _limit_memory(self, path: str, read_only: bool) -> None:
         """Bound DuckDB's memory so a huge import spills to disk instead of growing RSS
         (docs/configuration.md). `STREAMMETER_MEMORY_LIMIT`, default 1GB; while a file is
-        imported, `STREAMMETER_IMPORT_MEMORY_LIMIT` (default 512MB) if lower."""
+        imported, `STREAMMETER_IMPORT_MEMORY_LIMIT` (default 512MB) if lower. Also the
+        write-ahead log's size that makes DuckDB checkpoint, `STREAMMETER_CHECKPOINT_THRESHOLD`
+        (fewer, larger checkpoints: more ingest under load, docs/performance.md)."""
         self._memory_limit = self._memory_setting("STREAMMETER_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
         self._import_memory_limit = self._memory_setting(
             "STREAMMETER_IMPORT_MEMORY_LIMIT", DEFAULT_IMPORT_MEMORY_LIMIT
         )
         self._con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        if os.environ.get("STREAMMETER_CHECKPOINT_THRESHOLD"):  # unset: DuckDB's (16 MB)
+            threshold = self._memory_setting("STREAMMETER_CHECKPOINT_THRESHOLD", "")
+            self._con.execute(f"SET checkpoint_threshold = '{threshold}'")
         if path != ":memory:" and not read_only:
             self._con.execute("SET temp_directory = ?", [path + ".tmp"])
 
