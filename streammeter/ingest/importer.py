@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -17,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.counting.rows import CountedRows
 from streammeter.counting.rules import count
+from streammeter.ingest import cloudfront_columns
 from streammeter.ingest.columnar import plain_rows
 from streammeter.ingest.items import NormalizedItem
 from streammeter.sources.generic import (
@@ -174,6 +179,8 @@ def _generic(items: Iterable[RawItem]) -> Iterator[NormalizedItem]:
 #: An item ready for the store: (line, raw text, record, its counting) or, for a line that
 #: cannot be read, (line, raw text, the reason, None).
 CountedItem = tuple[int, str, DeliveryRecord | RecordError, Counted | None]
+#: What an import stores, in line order: items, or lines already counted as Arrow rows.
+Piece = CountedItem | CountedRows
 
 
 def _counting(items: Iterable[NormalizedItem]) -> Iterator[CountedItem]:
@@ -219,12 +226,27 @@ class _Answer:
         )
 
     def stored_rows(self, counted: CountedRows, statuses: list[str]) -> None:
-        """`stored` for counted rows (ingest/columnar.py)."""
+        """`stored` for counted rows (ingest/columnar.py), column by column."""
         rows = counted.rows
-        notes = [[note] for note in counted.notes]
-        self._tally(
-            rows.column("line_no").to_pylist(), rows.column("ts_us").to_pylist(), notes, statuses
-        )
+        if self._keep:
+            lines = rows.column("line_no").to_pylist()
+            pairs = zip(lines, statuses, strict=True)
+            self.outcomes += [{"line": line, "status": status} for line, status in pairs]
+        accepted = pc.equal(pa.array(statuses, pa.string()), "accepted")
+        tally = self.tally
+        tally.lines_read += len(statuses)
+        stored = pc.sum(accepted).as_py() or 0
+        tally.accepted += stored
+        tally.duplicate += len(statuses) - stored
+        if not stored:
+            return
+        notes = pc.filter(pa.array(counted.notes, pa.string()), accepted).drop_null()
+        for item in pc.value_counts(notes).to_pylist():
+            tally.notes[item["values"]] += item["counts"]
+        low, high = pc.min_max(pc.filter(rows.column("ts_us"), accepted)).values()
+        for stamp in (low.as_py(), high.as_py()):
+            tally.first_ts = stamp if tally.first_ts is None else min(tally.first_ts, stamp)
+            tally.last_ts = stamp if tally.last_ts is None else max(tally.last_ts, stamp)
 
     def _tally(
         self,
@@ -260,17 +282,19 @@ class _Answer:
 
 
 def _observe(receipt: Receipt) -> None:
-    """A committed receipt: count it in /metrics (docs/metrics.md)."""
-    from streammeter.api.metrics import observe_receipt  # lazy: streammeter.api imports us
-
-    observe_receipt(receipt)
+    """A committed receipt: count it in /metrics (docs/metrics.md) of the process serving
+    them. A process without the service loaded (a CLI import) has no /metrics to count in,
+    and does not import the web stack for it."""
+    metrics = sys.modules.get("streammeter.api.metrics")
+    if metrics is not None:
+        metrics.observe_receipt(receipt)
 
 
 def _process_in_transaction(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
-    items: Iterable[CountedItem],
+    items: Iterable[Piece],
     progress: Progress | None = None,
     total_lines: int = 0,
     *,
@@ -293,7 +317,15 @@ def _process_in_transaction(
             if progress:
                 progress(answer.tally.lines_read, total_lines)
 
-        for line_no, text, record, counted in items:
+        for item in items:
+            if isinstance(item, CountedRows):  # lines counted in columns, after those before
+                if pending:
+                    flush()
+                answer.stored_rows(item, session.add_rows(item))
+                if progress:
+                    progress(answer.tally.lines_read, total_lines)
+                continue
+            line_no, text, record, counted = item
             if isinstance(record, RecordError):
                 answer.reject(session, line_no, str(record), text)
                 continue
@@ -311,7 +343,7 @@ def _process(
     store: Store,
     env_key: int,
     draft: ReceiptDraft,
-    items: Iterable[CountedItem],
+    items: Iterable[Piece],
     progress: Progress | None = None,
     total_lines: int = 0,
     *,
@@ -425,6 +457,9 @@ def import_file(
     # Only NDJSON can skip lines unread: other formats need their header (CSV, #Fields).
     lines = _text_lines(path, scan.size, skip if fmt == "ndjson" else 0)
     items: Iterable[NormalizedItem]
+    pieces: Iterable[Piece] | None = None
+    if fmt == "cloudfront" and scan.lines - skip >= cloudfront_columns.MIN_LINES:
+        pieces = _cloudfront_in_columns(store, env_key, path, scan, skip, origin=origin)
     if fmt in GENERIC_FORMATS:
         parsed = parse_csv_lines(lines) if fmt == "csv" else parse_ndjson_lines(lines)
         items = _generic(item for item in parsed if item[0] > skip)
@@ -441,8 +476,8 @@ def import_file(
         items = resolve_lines(store, env_key, parsed_lines, origin=origin)
     try:
         receipt = _process(
-            store, env_key, draft, _counting(items), progress, scan.lines - skip,
-            outcomes_wanted=False,
+            store, env_key, draft, pieces if pieces is not None else _counting(items), progress,
+            scan.lines - skip, outcomes_wanted=False,
         )[0]  # fmt: skip
     except _AlreadyImported as done:
         return done.receipt
@@ -451,6 +486,48 @@ def import_file(
     if scan.truncated:
         receipt.notes["gzip stream ends early: read up to the cut"] = 1
     return receipt
+
+
+def _cloudfront_reference(
+    store: Store, env_key: int, lines: Iterable[tuple[int, bytes]], skip: int
+) -> Iterator[CountedItem]:
+    """CloudFront lines the reference way: parse, resolve, count (lines after `skip`)."""
+    from streammeter.ingest.cdn import resolve_lines
+    from streammeter.sources.cdn.cloudfront import parse_cloudfront
+
+    parsed = (item for item in parse_cloudfront(lines) if item[0] > skip)
+    return _counting(resolve_lines(store, env_key, parsed))
+
+
+def _cloudfront_in_columns(
+    store: Store, env_key: int, path: Path, scan: _Scan, skip: int, *, origin: bool
+) -> Iterator[Piece] | None:
+    """A CloudFront standard log counted in columns where that is exact
+    (ingest/cloudfront_columns.py), else None (the reference path reads it)."""
+    header = cloudfront_columns.read_header(_first_lines(path))
+    if header is None or not cloudfront_columns.eligible(store, env_key, origin=origin):
+        return None
+    with path.open("rb") as handle:
+        gzip = handle.read(2) == b"\x1f\x8b"
+
+    def pieces() -> Iterator[Piece]:
+        batches = cloudfront_columns.counted_batches(
+            store, env_key, path, header, first_line=skip + 1, last_line=scan.lines, gzip=gzip
+        )
+        for batch in batches:
+            if isinstance(batch, int):  # DuckDB stopped there: the reference reads on
+                rest = _text_lines(path, scan.size, batch - 1)
+                yield from _cloudfront_reference(
+                    store, env_key, cloudfront_columns.with_header(header, rest), skip
+                )
+                return
+            if batch.rows is not None:
+                yield batch.rows
+            if batch.reference:
+                lines = cloudfront_columns.with_header(header, batch.reference)
+                yield from _cloudfront_reference(store, env_key, lines, skip)
+
+    return pieces()
 
 
 @dataclass(slots=True)

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.counting.rows import CountedRows
 from streammeter.index.common import PlaylistRef
@@ -239,6 +241,10 @@ class ImportSession(ABC):
     @abstractmethod
     def reject(self, line_no: int, reason: str, raw: str) -> None:
         """Quarantine one input line with its reason."""
+
+    def add_rows(self, rows: CountedRows) -> list[str]:
+        """`add` for records counted as Arrow rows; engines with `Store.counts_rows` have it."""
+        raise NotImplementedError
 
     @abstractmethod
     def attribution_notes(self) -> dict[str, int]:
@@ -478,6 +484,25 @@ class Store(ABC):
     def lookup_index(self, env_key: int, paths: Sequence[str]) -> dict[str, list[IndexObject]]:
         """Every entry of each known path, sorted by byte_start (the whole-file entry, None,
         first); paths the index does not know are absent."""
+
+    def index_rows(self, env_key: int, paths: pa.Array) -> pa.Table:
+        """The index facts of the known `paths` as one Arrow row each (`INDEX_ROWS_SCHEMA`):
+        what counting CloudFront logs in columns joins (ingest/cloudfront_columns.py)."""
+        from streammeter.store.index_rows import index_rows_table
+
+        found = self.lookup_index(env_key, paths.to_pylist())
+        keys = {
+            (e.asset_id, e.rendition_id)
+            for entries in found.values() for e in entries
+            if e.byte_start is None and e.rendition_id
+        }  # fmt: skip
+        return index_rows_table(found, self.rendition_map(env_key, sorted(keys)))
+
+    def llhls_parts_possible(self, env_key: int) -> bool:
+        """Whether a request of this environment may be an LL-HLS part, or share a segment
+        with one (counting.md 4.5): its index has parts, or its records do. True unless the
+        engine can tell."""
+        return True
 
     @abstractmethod
     def renditions(self, env_key: int, asset_id: str) -> list[Rendition]:

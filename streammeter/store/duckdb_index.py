@@ -23,6 +23,7 @@ from streammeter.index.entry import IndexObject, Rendition
 from streammeter.index.patterns import UrlPattern, validate_pattern
 from streammeter.model.times import US_PER_SECOND, now_us
 from streammeter.store.index_rows import (
+    INDEX_ROWS_SCHEMA,
     SUMMARY_KEYS,
     WHOLE_FILE,
     checked_entries,
@@ -158,6 +159,39 @@ class DuckDBIndexMixin:
         for row in rows:
             found.setdefault(row[0], []).append(object_from_row(row, fractions))
         return found
+
+    def index_rows(self, env_key: int, paths: pa.Array) -> pa.Table:
+        wanted_paths = pa.table({"path": paths})  # noqa: F841 (a replacement scan, see above)
+        table = (
+            self._cursor()
+            .sql(
+                "WITH o AS (SELECT * FROM index_objects WHERE env_key = $env "
+                "    AND path IN (SELECT path FROM wanted_paths)), "
+                "n AS (SELECT path, count(*) AS entries FROM o GROUP BY path) "
+                "SELECT n.path, n.entries, w.path IS NOT NULL AS whole, w.asset_id, "
+                "w.rendition_id, w.kind, w.duration_num, w.duration_den, w.byte_length, w.live, "
+                "w.media_sequence, w.part_index, r.track, r.width, r.height, r.iframe "
+                "FROM n LEFT JOIN o w ON w.path = n.path AND w.byte_start = $whole "
+                "LEFT JOIN index_renditions r ON r.env_key = $env AND r.asset_id = w.asset_id "
+                "    AND r.rendition_id = w.rendition_id",
+                params={"env": env_key, "whole": WHOLE_FILE},
+            )
+            .to_arrow_table()
+        )
+        return table.cast(INDEX_ROWS_SCHEMA)
+
+    def llhls_parts_possible(self, env_key: int) -> bool:
+        row = (
+            self._cursor()
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM index_objects WHERE env_key = $env "
+                "    AND kind = 'part') OR EXISTS (SELECT 1 FROM records WHERE env_key = $env "
+                "    AND part_index IS NOT NULL)",
+                {"env": env_key},
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
 
     def renditions(self, env_key: int, asset_id: str) -> list[Rendition]:
         rows = (

@@ -855,6 +855,16 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         return True
 
 
+def _repeated_request_ids(stage: pa.Table) -> list[int]:
+    """`idx` of the staged rows whose request id an earlier row of the chunk has."""
+    with_ids = stage.select(["request_id", "idx"]).filter(pc.is_valid(stage.column("request_id")))
+    firsts = with_ids.group_by("request_id", use_threads=False).aggregate([("idx", "min")])
+    if firsts.num_rows == with_ids.num_rows:
+        return []
+    repeated = pc.invert(pc.is_in(with_ids.column("idx"), firsts.column("idx_min")))
+    return pc.filter(with_ids.column("idx"), repeated).to_pylist()
+
+
 class _DuckDBImport(ImportSessionBase):
     """One file or batch: its records go through its group (`_DuckDBGroup`), alone for a file
     or a single batch, with the other batches of a group commit."""
@@ -865,6 +875,9 @@ class _DuckDBImport(ImportSessionBase):
 
     def add(self, items: Sequence[tuple[int, DeliveryRecord, Counted]]) -> list[str]:
         return self._group.add([(self, items)])[0]
+
+    def add_rows(self, rows: CountedRows) -> list[str]:
+        return self._group.add_rows([(self, rows)])[0]
 
     def finish(self, counts: dict[str, Any]) -> Receipt:
         return self._group.finish([(self, counts)])[0]
@@ -928,14 +941,9 @@ class _DuckDBGroup(ImportGroup):
         """Dedupe, key and store staged rows (`_STAGE_SCHEMA`); their statuses in order.
         `items`: the same rows as records, for LL-HLS parts (counting.md 4.5); None for rows
         that cannot be parts (generic records)."""
-        request_ids = stage_arrow.column("request_id").to_pylist()
-        statuses = ["accepted"] * len(request_ids)
-        seen: set[str] = set()
-        for i, request_id in enumerate(request_ids):  # first copy within the chunk wins
-            if request_id is not None:
-                if request_id in seen:
-                    statuses[i] = "duplicate"
-                seen.add(request_id)
+        statuses = ["accepted"] * stage_arrow.num_rows
+        for idx in _repeated_request_ids(stage_arrow):  # the first copy in the chunk wins
+            statuses[idx] = "duplicate"
         cur = self._cur
         # Nothing of a chunk is kept in DuckDB but what it appends: the chunk stays in Arrow,
         # read through DuckDB's replacement scans of local variables. Not cur.register(), nor

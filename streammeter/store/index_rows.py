@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
+import pyarrow as pa
+
 from streammeter.index.common import KINDS, TRACKS, unique
 from streammeter.index.entry import IndexObject, Rendition
 
@@ -101,3 +103,55 @@ def rendition_details(
             "seconds": round(float(totals[rid]["seconds"]), 6),
         })  # fmt: skip
     return details
+
+
+#: What `Store.index_rows` gives: per path, its number of entries, and the facts of its
+#: whole-file entry with its rendition's (ingest/cloudfront_columns.py joins them).
+INDEX_ROWS_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("entries", pa.int64()),  # index entries of the path (whole file and byte ranges)
+        ("whole", pa.bool_()),  # one of them is the whole file; the columns below are its
+        ("asset_id", pa.string()),
+        ("rendition_id", pa.string()),
+        ("kind", pa.string()),
+        ("duration_num", pa.int64()),
+        ("duration_den", pa.int64()),
+        ("byte_length", pa.int64()),
+        ("live", pa.bool_()),
+        ("media_sequence", pa.int64()),
+        ("part_index", pa.int32()),
+        ("track", pa.string()),  # its rendition's, when the index knows the rendition
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("iframe", pa.bool_()),
+    ]
+)
+
+
+def index_rows_table(
+    found: dict[str, list[IndexObject]], renditions: dict[tuple[str, str], Rendition]
+) -> pa.Table:
+    """`Store.index_rows` from entries (`Store.lookup_index`) and their renditions."""
+    columns: dict[str, list[Any]] = {name: [] for name in INDEX_ROWS_SCHEMA.names}
+    for path, entries in found.items():
+        whole = next((e for e in entries if e.byte_start is None), None)
+        rendition = None
+        if whole is not None and whole.rendition_id:
+            rendition = renditions.get((whole.asset_id, whole.rendition_id))
+        num, den = duration_parts(whole.duration) if whole is not None else (None, None)
+        facts: dict[str, Any] = {"path": path, "entries": len(entries), "whole": whole is not None}
+        if whole is not None:
+            facts.update(
+                asset_id=whole.asset_id, rendition_id=whole.rendition_id, kind=whole.kind,
+                duration_num=num, duration_den=den, byte_length=whole.byte_length,
+                live=whole.live, media_sequence=whole.media_sequence, part_index=whole.part_index,
+            )  # fmt: skip
+        if rendition is not None:
+            facts.update(
+                track=rendition.track, width=rendition.width, height=rendition.height,
+                iframe=rendition.iframe,
+            )  # fmt: skip
+        for name in INDEX_ROWS_SCHEMA.names:
+            columns[name].append(facts.get(name))
+    return pa.table(columns, schema=INDEX_ROWS_SCHEMA)
