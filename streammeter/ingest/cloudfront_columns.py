@@ -56,10 +56,10 @@ _CMCD_MEMBER = (
     r"[a-z*][a-z0-9_.*-]*"
     r'(=(-?[0-9]{1,15}|"[ !#-\[\]-~]*"|[A-Za-z*][!#$%&' + "''" + r"*+.^_`|~0-9A-Za-z:/-]*))?"
 )
-_CMCD_DICT = f"^{_CMCD_MEMBER}(,[ \\t]*{_CMCD_MEMBER})*$"
+_CMCD_DICT = f"{_CMCD_MEMBER}(,[ \\t]*{_CMCD_MEMBER})*"
 # A `CMCD=` query whose value is percent-encoded ASCII only: url_decode() then gives exactly
 # what `urllib.parse.unquote` gives.
-_CMCD_QUERY = r"^CMCD=([A-Za-z0-9._~*!'()-]|%[0-7][0-9A-Fa-f])*$"
+_CMCD_QUERY = r"CMCD=([A-Za-z0-9._~*!'()-]|%[0-7][0-9A-Fa-f])*"
 _KEY = r"(^|,[ \t]*)"
 
 
@@ -110,75 +110,75 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _parsed_sql(path: Path, header: Header, gzip: bool) -> str:
+def _parsed_sql(path: Path, header: Header, gzip: bool, nul: bool) -> str:
     """Every data line of the file, in order: the raw line, and its values as the counting
-    needs them, with `ok` saying whether all of them are of the common shape."""
+    needs them, with `ok` saying whether all of them are of the common shape. `nul`: the
+    file has NUL bytes somewhere (lines with one are the reference's to reject)."""
     layout = header.layout
-    width = len(layout.names)
 
     def col(key: str) -> str:
         position = layout.at[key]
         return "NULL::VARCHAR" if position < 0 else f"l[{position + 1}]"
 
     def present(key: str) -> str:  # '-' and '' mean absent (cloudfront._request)
-        return f"CASE WHEN {col(key)} IN ('-', '') THEN NULL ELSE {col(key)} END"
+        return f"CASE WHEN {col(key)} IN ('-', '') THEN NULL ELSE {col(key)} END AS v_{key}"
 
-    def count(key: str) -> tuple[str, str]:
-        """(value, ok) of a byte count: digits below MAX_BYTES, or absent."""
-        value = f"v_{key}"
-        ok = f"({value} IS NULL OR regexp_full_match({value}, '[0-9]{{1,15}}'))"
-        return f"TRY_CAST({value} AS BIGINT)", ok
-
-    counts = {key: count(key) for key in ("bytes", "content_len", "range_start", "range_end")}
-    query = "replace(v_query, '%25', '%')"
-    cmcd = f"url_decode(substr({query}, 6))"
-    aborted_source = (
-        "coalesce(CASE WHEN v_response_result IS NOT NULL "
-        "THEN v_result = 'Error' AND v_response_result <> 'Error' "
-        "ELSE v_result = 'Error' AND v_detailed = 'ClientCommError' END, false)"
-    )
     values = ", ".join(
-        f"{present(key)} AS v_{key}"
+        present(key)
         for key in (
             "bytes", "content_len", "range_start", "range_end", "query", "result",
             "response_result", "detailed", "method", "stem", "status", "request_id", "ip",
             "user_agent",
         )
     )  # fmt: skip
-    time_re = r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9]|60)(\.([0-9]{1,6}))?"
     source = (
         f"read_csv({_sql_text(str(path))}, delim='\\x1f', new_line='\\n', skip={header.lines}, "
         "header=false, quote='', escape='', auto_detect=false, strict_mode=true, "
         f"compression='{'gzip' if gzip else 'none'}', columns={{'line': 'VARCHAR'}})"
     )
+    aborted_source = (
+        "coalesce(CASE WHEN v_response_result IS NOT NULL "
+        "THEN v_result = 'Error' AND v_response_result <> 'Error' "
+        "ELSE v_result = 'Error' AND v_detailed = 'ClientCommError' END, false)"
+    )
     return f"""
     WITH split AS (
         SELECT line, string_split(line, chr(9)) AS l FROM {source}
     ), fields AS (
-        SELECT line, len(l) AS width, {col("date")} AS v_date, {col("time")} AS v_time,
-               {values}
+        SELECT line, len(l) AS width, {col("date")} AS v_date, {col("time")} AS v_time, {values}
         FROM split
-    ), checked AS (
+    ), decoded AS (
         SELECT *,
-          regexp_full_match(v_date, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AS date_ok,
-          regexp_extract(v_time, '^{time_re}$', ['h', 'm', 's', 'dot', 'f']) AS t,
-          {counts["bytes"][0]} AS sent, {counts["content_len"][0]} AS content_len,
-          {counts["range_start"][0]} AS range_start, {counts["range_end"][0]} AS range_end,
-          CASE WHEN v_query IS NULL OR NOT contains(lower({query}), 'cmcd') THEN ''
-               WHEN regexp_full_match({query}, {_sql_text(_CMCD_QUERY[1:-1])})
-               THEN {cmcd} END AS cmcd
+          -- CloudFront's %25 layer undone (cloudfront.undo_layer), for a `CMCD=` query only
+          CASE WHEN starts_with(v_query, 'CMCD=') THEN replace(v_query, '%25', '%') END AS q,
+          TRY_CAST(v_bytes AS BIGINT) AS sent, TRY_CAST(v_content_len AS BIGINT) AS content_len,
+          TRY_CAST(v_range_start AS BIGINT) AS range_start,
+          TRY_CAST(v_range_end AS BIGINT) AS range_end,
+          {_instant_sql()} AS ts_us
         FROM fields
-    ), stamped AS (
+    ), cmcd AS (
         SELECT *,
-          CASE WHEN date_ok AND t.h <> '' THEN
-            (date_diff('day', DATE '1970-01-01', TRY_CAST(v_date AS DATE))::BIGINT * 86400
-             + t.h::BIGINT * 3600 + t.m::BIGINT * 60 + t.s::BIGINT) * 1000000
-            + coalesce(TRY_CAST(rpad(nullif(t.f, ''), 6, '0') AS BIGINT), 0)
-          END AS ts_us
-        FROM checked
+          -- the CMCD dictionary ('' for none; NULL: a query the reference must read)
+          CASE WHEN v_query IS NULL THEN ''
+               WHEN q IS NOT NULL THEN CASE WHEN regexp_full_match(q, {_sql_text(_CMCD_QUERY)})
+                                            THEN url_decode(substr(q, 6)) END
+               WHEN v_query ILIKE '%cmcd%' THEN NULL
+               ELSE '' END AS cmcd
+        FROM decoded
+    ), keyed AS (
+        SELECT *,
+          CASE WHEN cmcd <> '' THEN regexp_extract_all(cmcd, '{_KEY}(sid|st|br)(=|,|$)', 2)
+               ELSE [] END AS keys
+        FROM cmcd
+    ), session AS (
+        SELECT *,
+          CASE WHEN list_contains(keys, 'sid') THEN regexp_extract(cmcd,
+            '{_KEY}sid=("([^"]*)"|([A-Za-z*][^, \\t]*))', ['k', 'v', 'string', 'token'])
+          END AS sid
+        FROM keyed
     )
     SELECT line,
-      ({_ok_conditions(width, counts)}) AS ok,
+      coalesce(({_ok_conditions(len(layout.names), nul)}), false) AS ok,
       starts_with(coalesce(line, ''), '#') AS comment,
       ts_us, v_stem AS path, upper(coalesce(v_method, 'GET')) AS method,
       TRY_CAST(v_status AS SMALLINT) AS status,
@@ -186,37 +186,58 @@ def _parsed_sql(path: Path, header: Header, gzip: bool) -> str:
       {aborted_source} OR v_status = '{ABORTED_STATUS}'
         OR (content_len IS NOT NULL AND coalesce(sent, 0) < content_len) AS aborted,
       v_request_id AS request_id, v_ip AS client_ip, v_user_agent AS user_agent_raw,
-      CASE WHEN cmcd <> '' THEN coalesce(
-        nullif(regexp_extract(cmcd, '{_KEY}sid="([^"]*)"', 2), ''),
-        nullif(regexp_extract(cmcd, '{_KEY}sid=([A-Za-z*][^, \\t]*)', 2), '')) END
-        AS session_id,
-      coalesce(cmcd <> '' AND regexp_matches(cmcd, '{_KEY}st=("l"|l)(,|$)'), false)
-        AS cmcd_live,
-      coalesce(cmcd <> '' AND regexp_matches(cmcd, '{_KEY}br(=|,|$)'), false) AS cmcd_br
-    FROM stamped
+      coalesce(nullif(sid.string, ''), nullif(sid.token, '')) AS session_id,
+      CASE WHEN list_contains(keys, 'st')
+           THEN regexp_matches(cmcd, '{_KEY}st=("l"|l)(,|$)') ELSE false END AS cmcd_live,
+      list_contains(keys, 'br') AS cmcd_br
+    FROM session
     """
 
 
-def _ok_conditions(width: int, counts: dict[str, tuple[str, str]]) -> str:
+def _instant_sql() -> str:
+    """`cloudfront._standard_instant` of `v_date` and `v_time` (NULL if either is odd)."""
+    time_ok = (
+        "regexp_full_match(v_time, '([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,6})?')"
+    )
+    days = "date_diff('day', DATE '1970-01-01', TRY_CAST(v_date AS DATE))::BIGINT"
+    seconds = (
+        "substr(v_time, 1, 2)::BIGINT * 3600 + substr(v_time, 4, 2)::BIGINT * 60 "
+        "+ substr(v_time, 7, 2)::BIGINT"
+    )
+    fraction = (
+        "CASE WHEN length(v_time) > 8 THEN rpad(substr(v_time, 10), 6, '0')::BIGINT ELSE 0 END"
+    )
+    return (
+        f"CASE WHEN regexp_full_match(v_date, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {time_ok} "
+        f"THEN ({days} * 86400 + {seconds}) * 1000000 + {fraction} END"
+    )
+
+
+def _ok_conditions(width: int, nul: bool) -> str:
     """SQL: the line's values are all of the shape the columns read exactly as the reference
     parser does; anything else is left to it (and its reasons for rejecting a line)."""
-    key_once = " AND ".join(
-        f"len(regexp_extract_all(cmcd, '{_KEY}{key}(=|,|$)', 0)) <= 1" for key in ("sid", "st")
-    )
+    digits = "'[0-9]{1,15}'"  # a byte count below MAX_BYTES
     return " AND ".join(
         [
-            "line IS NOT NULL AND NOT contains(line, chr(0))",
+            "line IS NOT NULL" + (" AND NOT contains(line, chr(0))" if nul else ""),
             f"width = {width}",
             f"ts_us IS NOT NULL AND ts_us >= {MIN_US} AND ts_us < {MAX_US}",
             "regexp_full_match(coalesce(v_status, ''), '[0-9]{1,3}')",
-            "regexp_full_match(coalesce(v_method, 'GET'), '[A-Za-z]+')",
-            # a plain path: what split_target(undo_layer(stem)) gives unchanged
-            "regexp_full_match(coalesce(v_stem, ''), '/([^%?]*[!-~])?')",
-            *(ok for _, ok in counts.values()),
+            "(v_method IS NULL OR regexp_full_match(v_method, '[A-Za-z]+'))",
+            # a plain path, what split_target(undo_layer(stem)) gives unchanged: from '/', no
+            # '%' or '?', not ending in white space
+            "starts_with(v_stem, '/') AND NOT contains(v_stem, '%') AND NOT contains(v_stem, '?')"
+            " AND ascii(right(v_stem, 1)) BETWEEN 33 AND 126",
+            *(
+                f"(v_{key} IS NULL OR regexp_full_match(v_{key}, {digits}))"
+                for key in ("bytes", "content_len", "range_start", "range_end")
+            ),
             # CMCD: none, or a plain dictionary naming sid and st at most once each
             "cmcd IS NOT NULL",
-            f"(cmcd = '' OR (regexp_full_match(cmcd, {_sql_text(_CMCD_DICT[1:-1])}) "
-            f"AND {key_once} AND NOT regexp_matches(cmcd, '{_KEY}sid=\"\"')))",
+            f"(cmcd = '' OR (regexp_full_match(cmcd, {_sql_text(_CMCD_DICT)}) "
+            "AND len(list_distinct(keys)) = len(keys)))",
+            # sid="" is a session id of '' to the reference (rare: left to it)
+            "NOT (list_contains(keys, 'sid') AND contains(cmcd, 'sid=\"\"'))",
         ]
     )
 
@@ -393,13 +414,14 @@ def counted_batches(
     first_line: int,
     last_line: int,
     gzip: bool,
+    nul: bool,
 ) -> Iterator[Batch | int]:
     """The file's lines `first_line`..`last_line` as counted batches, in order. If DuckDB
     cannot read on (module doc), yields the number of the first line it did not give, and
     stops: the caller reads the rest the reference way."""
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
     try:
-        reader = con.sql(_parsed_sql(path, header, gzip)).to_arrow_reader(BATCH_LINES)
+        reader = con.sql(_parsed_sql(path, header, gzip, nul)).to_arrow_reader(BATCH_LINES)
         counting = con.cursor()  # the reader keeps `con` busy until it is drained
         next_line = header.lines + 1
         while True:

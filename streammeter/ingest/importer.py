@@ -84,6 +84,7 @@ class _Scan:
     prefix: dict[int, tuple[str, int]] = field(default_factory=dict)  # offset -> (sha, lines)
     held_back: bool = False
     truncated: bool = False  # gzip content that ends early: only what it holds is read
+    nul: bool = False  # NUL bytes somewhere (a corrupt write): their lines are rejected
 
 
 def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
@@ -92,6 +93,7 @@ def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
     prefix: dict[int, tuple[str, int]] = {}
     header: bytes | None = None
     carry = b""
+    nul = False
     with open_content(path) as stream:
         while block := stream.read(BLOCK_BYTES):
             data = carry + block
@@ -106,6 +108,7 @@ def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
                 snapshot.update(head)
                 prefix[offset] = (snapshot.hexdigest(), lines + head.count(b"\n"))
             hasher.update(complete)
+            nul = nul or b"\x00" in complete
             position += len(complete)
             lines += complete.count(b"\n")
         truncated = is_truncated(stream)
@@ -120,7 +123,8 @@ def _scan_text(path: Path, fmt: str, offsets: Iterable[int]) -> _Scan:
                     prefix[offset] = (hasher.hexdigest(), lines)
         else:
             held_back = True
-    return _Scan(hasher.hexdigest(), position, lines, prefix, held_back, truncated)
+    nul = nul or b"\x00" in carry
+    return _Scan(hasher.hexdigest(), position, lines, prefix, held_back, truncated, nul)
 
 
 def _sha256_file(path: Path) -> str:
@@ -512,8 +516,9 @@ def _cloudfront_in_columns(
 
     def pieces() -> Iterator[Piece]:
         batches = cloudfront_columns.counted_batches(
-            store, env_key, path, header, first_line=skip + 1, last_line=scan.lines, gzip=gzip
-        )
+            store, env_key, path, header, first_line=skip + 1, last_line=scan.lines,
+            gzip=gzip, nul=scan.nul,
+        )  # fmt: skip
         for batch in batches:
             if isinstance(batch, int):  # DuckDB stopped there: the reference reads on
                 rest = _text_lines(path, scan.size, batch - 1)

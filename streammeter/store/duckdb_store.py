@@ -23,7 +23,7 @@ from streammeter.counting import llhls
 from streammeter.counting.record import Counted, DeliveryRecord
 from streammeter.counting.rows import ROW_SCHEMA, CountedRows
 from streammeter.model.catalog import Asset
-from streammeter.model.times import US_PER_SECOND, hour_of, now_us
+from streammeter.model.times import US_PER_HOUR, US_PER_SECOND, hour_of, now_us
 from streammeter.query.windows import signed_cover
 from streammeter.store.attribution import (
     ASSET_LEVELS,
@@ -81,6 +81,16 @@ _RECEIPT_COLUMNS = (
     "notes, first_ts_us, last_ts_us, bytes_measure, imported_at"
 )
 _STAGE_SCHEMA = pa.schema([("idx", pa.int32()), ("receipt_id", pa.string()), *ROW_SCHEMA])
+#: The columns of `records`, in order (schema.sql).
+_RECORD_COLUMNS = (
+    "env_key", "receipt_id", "line_no", "request_id", "ts_us", "hour", "asset_key",
+    "playback_id", "live_stream_key", "kind", "track", "tier_hint", "duration_us", "bytes",
+    "method", "status", "body_bytes", "object_bytes", "session_id", "earned_us", "media_us",
+    "rendition_id", "media_sequence", "part_index", "live", "origin", "client_ip", "user_agent",
+    "target_key", "additional_target",
+)  # fmt: skip
+#: (entity kind, staged column of its external id)
+_ENTITY_COLUMNS = (("asset", "asset_id"), ("live_stream", "live_stream_id"), ("target", "target"))
 
 
 def _now_s() -> int:
@@ -957,7 +967,6 @@ class _DuckDBGroup(ImportGroup):
             stage_arrow = self._count_llhls_once(stage_arrow, items, accepted_idx)
         if len(accepted_idx) != len(statuses):
             stage_arrow = stage_arrow.take(pa.array(accepted_idx, pa.int32()))
-        self._ensure_entity_keys(stage_arrow)
         import_chunk = self._import_chunk(stage_arrow)
         del stage_arrow
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
@@ -986,13 +995,17 @@ class _DuckDBGroup(ImportGroup):
         ).fetchall()  # fmt: skip
         return [idx for (idx,) in rows]
 
-    def _ensure_entity_keys(self, accepted: pa.Table) -> None:
-        """Give every asset / live stream / target id an integer key (joined in SQL below)."""
-        for kind, name in (
-            ("asset", "asset_id"), ("live_stream", "live_stream_id"), ("target", "target")
-        ):  # fmt: skip
-            ids = [i for i in pc.unique(accepted.column(name)).to_pylist() if i]
-            self._store._ensure_keys(self._cur, self._env_key, kind, ids)
+    def _entity_keys(self, accepted: pa.Table) -> dict[str, pa.Array]:
+        """The integer key of every asset / live stream / target id of `accepted` (given one
+        if new), by column: aligned with the rows, null where the id is."""
+        keys = {}
+        for kind, name in _ENTITY_COLUMNS:
+            column = accepted.column(name)
+            ids = [i for i in pc.unique(column).to_pylist() if i]
+            known = self._store._ensure_keys(self._cur, self._env_key, kind, ids)
+            at = pc.index_in(column, value_set=pa.array(list(known), pa.string()))
+            keys[name] = pa.array(list(known.values()), pa.int32()).take(at)
+        return keys
 
     def _count_unknown(self, import_chunk: pa.Table) -> None:
         """Count, per session, the accepted records (`import_chunk`, read through a replacement
@@ -1012,27 +1025,23 @@ class _DuckDBGroup(ImportGroup):
             session._unknown_playback += unknown_playback
 
     def _import_chunk(self, stage_arrow: pa.Table) -> pa.Table:
-        """The accepted staged rows (`stage_arrow`, read through a replacement scan) as
-        `records` rows, with their entity keys, in `idx` order."""
-        return self._cur.sql(
-            "SELECT ?::INTEGER AS env_key, s.receipt_id, s.line_no, s.request_id, s.ts_us, "
-            "CAST(s.ts_us // 3600000000 AS INTEGER) AS hour, ka.entity_key AS asset_key, "
-            "s.playback_id, kl.entity_key AS live_stream_key, s.kind, s.track, s.tier_hint, "
-            "s.duration_us, s.bytes, s.method, s.status, s.body_bytes, s.object_bytes, "
-            "s.session_id, s.earned_us, s.media_us, s.rendition_id, s.media_sequence, "
-            "s.part_index, s.live, s.origin, s.client_ip, s.user_agent, "
-            "kt.entity_key AS target_key, "
-            "s.additional_target "
-            "FROM stage_arrow s "
-            "LEFT JOIN entity_keys ka ON ka.env_key = ? AND ka.kind = 'asset' "
-            "     AND ka.external_id = s.asset_id "
-            "LEFT JOIN entity_keys kl ON kl.env_key = ? AND kl.kind = 'live_stream' "
-            "     AND kl.external_id = s.live_stream_id "
-            "LEFT JOIN entity_keys kt ON kt.env_key = ? AND kt.kind = 'target' "
-            "     AND kt.external_id = s.target "
-            "ORDER BY s.idx",
-            params=[self._env_key] * 4,
-        ).to_arrow_table()  # fmt: skip
+        """The accepted staged rows as `records` rows (in their order), with their entity
+        keys: Arrow columns laid out as the table's."""
+        keys = self._entity_keys(stage_arrow)
+        rows = stage_arrow.num_rows
+        columns = {
+            "env_key": pa.array([self._env_key] * rows, pa.int32()),
+            "hour": pc.divide(stage_arrow.column("ts_us"), US_PER_HOUR).cast(pa.int32()),
+            "asset_key": keys["asset_id"],
+            "live_stream_key": keys["live_stream_id"],
+            "target_key": keys["target"],
+        }
+        return pa.table(
+            {
+                name: columns[name] if name in columns else stage_arrow.column(name)
+                for name in _RECORD_COLUMNS
+            }
+        )
 
     def _count_llhls_once(
         self,
