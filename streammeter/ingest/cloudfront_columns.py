@@ -378,7 +378,7 @@ def _counted_batch(
     result = con.sql(_RESOLVED_SQL).to_arrow_table()
     del batch_rows
     to_reference = result.column("to_reference")
-    fast = result.filter(pc.invert(to_reference))
+    fast = result.filter(pc.invert(to_reference)) if pc.any(to_reference).as_py() else result
     # Lines for the reference path: the ones not ok, and the ones it must resolve.
     slow_numbers = pc.filter(result.column("line_no"), to_reference)
     slow_mask = pc.or_(
@@ -445,9 +445,12 @@ def counted_batches(
             next_line += rows
             parsed = pa.Table.from_batches(batches).append_column("line_no", numbers)
             del batches
-            parsed = parsed.filter(
-                pc.and_(pc.greater_equal(numbers, first_line), pc.less_equal(numbers, last_line))
-            )
+            if numbers[0].as_py() < first_line or next_line - 1 > last_line:
+                parsed = parsed.filter(
+                    pc.and_(
+                        pc.greater_equal(numbers, first_line), pc.less_equal(numbers, last_line)
+                    )
+                )
             comments = pc.filter(parsed.column("line_no"), parsed.column("comment"))
             if len(comments):  # a comment line (a new #Fields?): the reference reads on
                 first_comment = pc.min(comments).as_py()
