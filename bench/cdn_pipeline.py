@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-limit",
         help="SET memory_limit on the store first (e.g. 512MB); default: the store's "
-        "(STREAMMETER_MEMORY_LIMIT 1GB, STREAMMETER_IMPORT_MEMORY_LIMIT 512MB during the import)",
+        "(STREAMMETER_MEMORY_LIMIT 1GB, STREAMMETER_IMPORT_MEMORY_LIMIT 256MB during the import)",
     )
     args = parser.parse_args(argv)
     lines = cdn_logs.QUICK_LINES if args.quick else args.lines

@@ -8,7 +8,7 @@ same records for the common lines of a CloudFront standard log, set-based:
    (`read_csv` with one column, on both cores), splits them on tabs and checks and decodes
    every value the counting needs (`_parsed_sql`). A line whose values are not all of the
    plain, common shape (see `_ok_conditions`) is marked and goes the reference way.
-2. **Resolve and count per batch** of ~200k lines: the store gives the index rows of the
+2. **Resolve and count per batch** of 100k lines: the store gives the index rows of the
    batch's paths as Arrow (`Store.index_rows`) and the same DuckDB joins them and applies
    counting.md 4.1-4.3 in integer arithmetic (`_COUNTED_SQL`), mirroring
    `counting.resolve` for a URL with one whole-file index entry, or none.
@@ -43,12 +43,12 @@ from streammeter.sources.cdn.cloudfront import _STANDARD_REQUIRED, Layout, decod
 from streammeter.sources.cdn.common import MAX_US, MIN_US
 from streammeter.store.base import Store
 
-#: Lines per batch handed to the store (bounded memory: a batch is ~100 MB of Arrow at most).
-BATCH_LINES = 200_000
+#: Lines per batch handed to the store: a batch holds ~150 MB of Arrow (its raw lines too).
+BATCH_LINES = 100_000
 #: Files with fewer lines take the reference path: the columns' fixed cost is not worth it.
 MIN_LINES = 5_000
 #: The private DuckDB's memory limit (it streams; this only bounds its buffers).
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 
 # The CMCD dictionary of a query, as `sources.cdn.cmcd._parse_cmcd_fast` takes it: members of
 # the common shape (a key alone, an integer, a plain string or a token) separated by commas.

@@ -59,7 +59,7 @@ SCHEMA_VERSION = "1"
 DEFAULT_MEMORY_LIMIT = "1GB"
 #: DuckDB's memory limit while a file is imported (never above the store's): the import's RSS
 #: is ~350 MB of Python and parsing plus about this much (docs/performance.md#memory).
-DEFAULT_IMPORT_MEMORY_LIMIT = "512MB"
+DEFAULT_IMPORT_MEMORY_LIMIT = "256MB"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B", re.IGNORECASE)
 _MEASURES = (
     "delivered_us", "bytes", "requests", "egress_us", "egress_bytes",
@@ -172,7 +172,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
     def _limit_memory(self, path: str, read_only: bool) -> None:
         """Bound DuckDB's memory so a huge import spills to disk instead of growing RSS
         (docs/configuration.md). `STREAMMETER_MEMORY_LIMIT`, default 1GB; while a file is
-        imported, `STREAMMETER_IMPORT_MEMORY_LIMIT` (default 512MB) if lower. Also the
+        imported, `STREAMMETER_IMPORT_MEMORY_LIMIT` (default 256MB) if lower. Also the
         write-ahead log's size that makes DuckDB checkpoint, `STREAMMETER_CHECKPOINT_THRESHOLD`
         (fewer, larger checkpoints: more ingest under load, docs/performance.md)."""
         self._memory_limit = self._memory_setting("STREAMMETER_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
