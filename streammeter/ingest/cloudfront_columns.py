@@ -60,7 +60,9 @@ _CMCD_DICT = f"{_CMCD_MEMBER}(,[ \\t]*{_CMCD_MEMBER})*"
 # A `CMCD=` query whose value is percent-encoded ASCII only: url_decode() then gives exactly
 # what `urllib.parse.unquote` gives.
 _CMCD_QUERY = r"CMCD=([A-Za-z0-9._~*!'()-]|%[0-7][0-9A-Fa-f])*"
-_KEY = r"(^|,[ \t]*)"
+_KEY = r"(^|,)[ \t]*"
+#: The "column separator" lines are read with: a line holding one is read the reference way.
+_UNIT_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,8 @@ def _parsed_sql(path: Path, header: Header, gzip: bool, nul: bool) -> str:
         )
     )  # fmt: skip
     source = (
-        f"read_csv({_sql_text(str(path))}, delim='\\x1f', new_line='\\n', skip={header.lines}, "
+        f"read_csv({_sql_text(str(path))}, delim='{_UNIT_SEPARATOR}', new_line='\\n', "
+        f"skip={header.lines}, "
         "header=false, quote='', escape='', auto_detect=false, strict_mode=true, "
         f"compression='{'gzip' if gzip else 'none'}', columns={{'line': 'VARCHAR'}})"
     )
@@ -167,8 +170,11 @@ def _parsed_sql(path: Path, header: Header, gzip: bool, nul: bool) -> str:
         FROM decoded
     ), keyed AS (
         SELECT *,
-          CASE WHEN cmcd <> '' THEN regexp_extract_all(cmcd, '{_KEY}(sid|st|br)(=|,|$)', 2)
-               ELSE [] END AS keys
+          -- every member's key, read with the strings blanked (they may hold ',' and '=')
+          CASE WHEN cmcd = '' THEN []
+               WHEN contains(cmcd, '"') THEN regexp_extract_all(
+                 regexp_replace(cmcd, '"[^"]*"', '""', 'g'), '{_KEY}([a-z*][a-z0-9_.*-]*)', 2)
+               ELSE regexp_extract_all(cmcd, '{_KEY}([a-z*][a-z0-9_.*-]*)', 2) END AS keys
         FROM cmcd
     ), session AS (
         SELECT *,
@@ -179,7 +185,8 @@ def _parsed_sql(path: Path, header: Header, gzip: bool, nul: bool) -> str:
     )
     SELECT line,
       coalesce(({_ok_conditions(len(layout.names), nul)}), false) AS ok,
-      starts_with(coalesce(line, ''), '#') AS comment,
+      starts_with(coalesce(line, ''), '#') OR starts_with(coalesce(line, ''), chr(65279) || '#')
+        AS comment,
       ts_us, v_stem AS path, upper(coalesce(v_method, 'GET')) AS method,
       TRY_CAST(v_status AS SMALLINT) AS status,
       coalesce(sent, 0) AS sent, content_len, range_start, range_end,
@@ -235,7 +242,10 @@ def _ok_conditions(width: int, nul: bool) -> str:
             # CMCD: none, or a plain dictionary naming sid and st at most once each
             "cmcd IS NOT NULL",
             f"(cmcd = '' OR (regexp_full_match(cmcd, {_sql_text(_CMCD_DICT)}) "
-            "AND len(list_distinct(keys)) = len(keys)))",
+            # no key twice, and no ',' inside a string: every ',' separates two members, so
+            # the key patterns below match members only
+            "AND len(list_distinct(keys)) = len(keys) "
+            "AND length(cmcd) - length(replace(cmcd, ',', '')) = len(keys) - 1))",
             # sid="" is a session id of '' to the reference (rare: left to it)
             "NOT (list_contains(keys, 'sid') AND contains(cmcd, 'sid=\"\"'))",
         ]
@@ -421,9 +431,13 @@ def counted_batches(
     stops: the caller reads the rest the reference way."""
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
     try:
-        reader = con.sql(_parsed_sql(path, header, gzip, nul)).to_arrow_reader(BATCH_LINES)
-        counting = con.cursor()  # the reader keeps `con` busy until it is drained
         next_line = header.lines + 1
+        try:
+            reader = con.sql(_parsed_sql(path, header, gzip, nul)).to_arrow_reader(BATCH_LINES)
+        except Exception:  # whatever DuckDB cannot read (see below), the reference can
+            yield max(next_line, first_line)
+            return
+        counting = con.cursor()  # the reader keeps `con` busy until it is drained
         while True:
             # DuckDB hands out small batches: gather BATCH_LINES lines (fewer statements).
             batches, rows, failed = [], 0, False
@@ -432,8 +446,8 @@ def counted_batches(
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                except (duckdb.Error, pa.ArrowException):
-                    failed = True
+                except Exception:  # invalid UTF-8, a CR, a line too long, a cut gzip...:
+                    failed = True  # DuckDB raises its own errors, Arrow's or OSError
                     break
                 batches.append(batch)
                 rows += batch.num_rows
@@ -445,22 +459,21 @@ def counted_batches(
             next_line += rows
             parsed = pa.Table.from_batches(batches).append_column("line_no", numbers)
             del batches
-            if numbers[0].as_py() < first_line or next_line - 1 > last_line:
+            # A comment line (a new #Fields header?), even one in the part of a grown file
+            # imported before: the reference reads on from there, the layout in hand.
+            comments = pc.filter(numbers, parsed.column("comment"))
+            comments = pc.filter(comments, pc.less_equal(comments, last_line))
+            first_comment = pc.min(comments).as_py() if len(comments) else None
+            end = last_line if first_comment is None else first_comment - 1
+            if numbers[0].as_py() < first_line or next_line - 1 > end:
                 parsed = parsed.filter(
-                    pc.and_(
-                        pc.greater_equal(numbers, first_line), pc.less_equal(numbers, last_line)
-                    )
+                    pc.and_(pc.greater_equal(numbers, first_line), pc.less_equal(numbers, end))
                 )
-            comments = pc.filter(parsed.column("line_no"), parsed.column("comment"))
-            if len(comments):  # a comment line (a new #Fields?): the reference reads on
-                first_comment = pc.min(comments).as_py()
-                before = parsed.filter(pc.less(parsed.column("line_no"), first_comment))
-                if before.num_rows:
-                    yield _counted_batch(counting, store, env_key, before)
-                yield first_comment
-                return
             if parsed.num_rows:
                 yield _counted_batch(counting, store, env_key, parsed)
+            if first_comment is not None:
+                yield first_comment
+                return
             if next_line > last_line:
                 return
             if failed:
