@@ -82,14 +82,27 @@ def _rss_kb(field: str = "VmRSS") -> int:
 
 
 def run_import(
-    db: Path, path: Path, seed: int, memory_limit: str | None = None, log=_log
-) -> dict[str, Any]:
+    db: Path, path: Path, seed: int, memory_limit: str | None = None, log=_log,
+    reference: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """Register the catalog in a fresh store at `db`, then import `path` (timed).
 
     `memory_limit` (e.g. "512MB"): DuckDB's `SET memory_limit` on the store's connection
     first (a file import never raises it); None: the store's defaults, as the CLI runs
     (`STREAMMETER_IMPORT_MEMORY_LIMIT` while the file is imported, docs/configuration.md).
     """
+    from streammeter.ingest import cloudfront_columns
+
+    min_lines = cloudfront_columns.MIN_LINES
+    if reference:  # every line the per-line way (the columns' reference)
+        cloudfront_columns.MIN_LINES = sys.maxsize
+    try:
+        return _timed_import(db, path, seed, memory_limit, log)
+    finally:
+        cloudfront_columns.MIN_LINES = min_lines
+
+
+def _timed_import(db: Path, path: Path, seed: int, memory_limit: str | None, log) -> dict[str, Any]:
     from streammeter.ingest.importer import import_file
     from streammeter.store import open_store
 
@@ -147,14 +160,15 @@ def run_import(
 
 
 def run_import_isolated(
-    path: Path, seed: int, memory_limit: str | None = None, log=_log
+    path: Path, seed: int, memory_limit: str | None = None, log=_log, reference: bool = False
 ) -> dict[str, Any]:
     """`run_import` in a child process (fresh store in a temporary directory)."""
     with tempfile.TemporaryDirectory(prefix="cdn-bench-", dir=DATA_DIR) as tmp:
         db = Path(tmp) / "store.duckdb"
         out = Path(tmp) / "result.json"
+        mode = "reference" if reference else ""
         cmd = [sys.executable, "-m", "bench.cdn_pipeline", "--child", str(db), str(path),
-               str(seed), str(out), memory_limit or ""]  # fmt: skip
+               str(seed), str(out), memory_limit or "", mode]  # fmt: skip
         subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parent.parent)
         return json.loads(out.read_text())
 
@@ -216,14 +230,24 @@ def run_scan(path: Path, repeat: int = 3) -> dict[str, Any]:
 def run(
     lines: int, seed: int, *, gz: bool = False, repeat: int = 3, isolate: bool = True,
     path: Path | None = None, memory_limit: str | None = None, log=_log,
+    reference: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     path = prepare(lines, seed, gz, path, log)
     rows = data_lines(path)
-    if isolate:
-        ours = run_import_isolated(path, seed, memory_limit, log)
-    else:
+
+    def one_import(per_line: bool) -> dict[str, Any]:
+        if isolate:
+            return run_import_isolated(path, seed, memory_limit, log, per_line)
         with tempfile.TemporaryDirectory(prefix="cdn-bench-") as tmp:
-            ours = run_import(Path(tmp) / "store.duckdb", path, seed, memory_limit, log)
+            db = Path(tmp) / "store.duckdb"
+            return run_import(db, path, seed, memory_limit, log, per_line)
+
+    ours = one_import(False)
+    per_line = None
+    if reference:
+        log(f"  import: {ours['seconds']:.1f} s; the same, every line the per-line way ...")
+        per_line = one_import(True)
+        check_import(per_line, rows)
     log(f"  import: {ours['seconds']:.1f} s; bare scan x{repeat} ...")
     bare = run_scan(path, repeat)
     assert bare["lines"] == rows, (bare["lines"], rows)
@@ -233,6 +257,7 @@ def run(
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "duckdb": duckdb.__version__, "platform": platform.platform()},
         "ours": ours, "bare": bare, "ratio": ours["lines_per_s"] / bare["lines_per_s"],
+        "per_line": per_line,
     }  # fmt: skip
 
 
@@ -254,14 +279,28 @@ def format_result(r: dict[str, Any]) -> str:
         f"  accepted {ours['accepted']:,}, duplicate {ours['duplicate']:,}, rejected "
         f"{ours['rejected']:,}; delivered {ours['earned_us'] / 1e6 / 3600:,.1f} h",
     ]
+    if r.get("per_line"):
+        ref = r["per_line"]
+        out.append(
+            f"  every line the per-line way (--reference):           {ref['seconds']:8.2f} s "
+            f"{ref['lines_per_s']:>10,.0f} lines/s (columns / per-line "
+            f"{ours['lines_per_s'] / ref['lines_per_s']:.1f}x; peak RSS "
+            f"{ref['peak_rss_mb']:,.0f} MB)"
+        )
+        same = all(
+            ours[k] == ref[k] for k in ("records", "earned_us", "record_bytes", "hour_delivered_us")
+        )
+        out.append(f"  same records, seconds and bytes both ways: {'yes' if same else 'NO'}")
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        db, path, seed, out, limit = argv[1:6]
-        result = run_import(Path(db), Path(path), int(seed), limit or None)
+        db, path, seed, out, limit, mode = argv[1:7]
+        result = run_import(
+            Path(db), Path(path), int(seed), limit or None, reference=mode == "reference"
+        )
         Path(out).write_text(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -273,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="use (or create) this log file")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
+        "--reference", action="store_true",
+        help="also time the import with every line the per-line way (the columns' reference)",
+    )  # fmt: skip
+    parser.add_argument(
         "--memory-limit",
         help="SET memory_limit on the store first (e.g. 512MB); default: the store's "
         "(STREAMMETER_MEMORY_LIMIT 1GB, STREAMMETER_IMPORT_MEMORY_LIMIT 256MB during the import)",
@@ -281,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = cdn_logs.QUICK_LINES if args.quick else args.lines
     result = run(
         lines, args.seed, gz=args.gzip, repeat=args.repeat, path=args.log,
-        memory_limit=args.memory_limit,
+        memory_limit=args.memory_limit, reference=args.reference,
     )  # fmt: skip
     print(format_result(result))
     if args.json:

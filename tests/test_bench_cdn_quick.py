@@ -37,9 +37,13 @@ def test_quick_pipeline_benchmark_runs(tmp_path: Path) -> None:
     lines = 20_000
     path = cdn_pipeline.prepare(lines, 7, path=tmp_path / "cf.log", log=lambda _: None)
     result = cdn_pipeline.run(
-        lines, 7, repeat=1, isolate=False, path=path, memory_limit="256MB", log=lambda _: None
-    )  # run() raises unless the import's totals are sane (check_import)
-    ours, bare = result["ours"], result["bare"]
+        lines, 7, repeat=1, isolate=False, path=path, memory_limit="256MB", log=lambda _: None,
+        reference=True,
+    )  # run() raises unless the import's totals are sane (check_import)  # fmt: skip
+    ours, bare, per_line = result["ours"], result["bare"], result["per_line"]
+    # The columns (the default) and every line the per-line way store the same numbers.
+    for key in ("records", "earned_us", "record_bytes", "hour_delivered_us", "notes"):
+        assert ours[key] == per_line[key], key
     assert result["lines"] == lines == ours["lines_read"] == bare["lines"]
     assert ours["accepted"] == lines and ours["rejected"] == ours["duplicate"] == 0
     assert ours["hour_bytes"] == bare["sc_bytes"]
