@@ -26,9 +26,12 @@ with URL patterns or LL-HLS parts (counting.md 4.5 needs records in order), CMCD
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -415,6 +418,54 @@ def _counted_batch(
     return Batch(rows, reference)
 
 
+class _Prefetch:
+    """DuckDB's record batches, read ahead by a thread (DuckDB works without the GIL): the
+    next lines are parsed while the store writes the last batch. At most `AHEAD` batches
+    (a few MB each) wait."""
+
+    AHEAD = 8
+    _DONE = object()
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(self.AHEAD)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(reader,), daemon=True)
+        self._thread.start()
+
+    def _run(self, reader: pa.RecordBatchReader) -> None:
+        while not self._stopped.is_set():
+            try:
+                item: Any = reader.read_next_batch()
+            except StopIteration:
+                item = self._DONE
+            except Exception as exc:  # handed to the reading side, which decides
+                item = exc
+            while not self._stopped.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is self._DONE or isinstance(item, Exception):
+                return
+
+    def next(self) -> pa.RecordBatch:
+        """The next batch; StopIteration at the end, or the reader's error."""
+        item = self._queue.get()
+        if item is self._DONE:
+            self._queue.put(item)  # asked again: still the end
+            raise StopIteration
+        if isinstance(item, Exception):
+            self._queue.put(item)
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Stop reading ahead (before the connection closes)."""
+        self._stopped.set()
+        self._thread.join()
+
+
 def counted_batches(
     store: Store,
     env_key: int,
@@ -430,6 +481,7 @@ def counted_batches(
     cannot read on (module doc), yields the number of the first line it did not give, and
     stops: the caller reads the rest the reference way."""
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
+    parsing: _Prefetch | None = None
     try:
         next_line = header.lines + 1
         try:
@@ -438,12 +490,13 @@ def counted_batches(
             yield max(next_line, first_line)
             return
         counting = con.cursor()  # the reader keeps `con` busy until it is drained
+        parsing = _Prefetch(reader)  # DuckDB parses on while the store takes a batch
         while True:
             # DuckDB hands out small batches: gather BATCH_LINES lines (fewer statements).
             batches, rows, failed = [], 0, False
             while rows < BATCH_LINES:
                 try:
-                    batch = reader.read_next_batch()
+                    batch = parsing.next()
                 except StopIteration:
                     break
                 except Exception:  # invalid UTF-8, a CR, a line too long, a cut gzip...:
@@ -480,6 +533,8 @@ def counted_batches(
                 yield max(next_line, first_line)
                 return
     finally:
+        if parsing is not None:
+            parsing.stop()
         con.close()
 
 
