@@ -1185,3 +1185,106 @@ def test_property_same_results_with_unreadable_lines(
     stores: Stores, lines: list[Line], batch_lines: int
 ) -> None:
     _property(stores, lines, batch_lines, False)
+
+
+def test_more_edge_cases_same_results(both: Callable[..., Outcome]) -> None:
+    """Edge cases checked equal by hand: CMCD separators, keys, value shapes and encodings;
+    timestamps at the range's edges; odd methods, stems, user agents and numbers."""
+    nores = {"bytes": 500_000, "content_len": 500_000}
+    lines: list[Line] = [line(SEG)]
+    for text in [
+        'sid="a",\tst=l',
+        'sid="a", \t st=l',
+        'a.b=1,sid="s"',
+        "*x=1,st=l",
+        "k-1=2,st=l",
+        "sid=a:b/c",
+        "br=-5,sid=n",
+        "br=123456789012345,st=l",
+        "br=1234567890123456",
+        "pr=1.25,sid=dec",
+        "bs=?1,sid=b",
+        "x=:YWJj:,st=l",
+        'sid="p";a=1',
+        "st=l;a=1",
+        'sid="q\\"x"',
+        "sid=tok+en",
+        "st=L",
+        'st="L"',
+        "st=l,,sid=x",
+        "sid=*",
+        "sid=-x",
+    ]:
+        lines += [line(SEG, query=cmcd(text)), line(SEG_NORES, **nores, query=cmcd(text))]
+    for query in [
+        "CMCD=sid%253D%2522x%2522%252C%2509st%253Dl",
+        "CMCD=st%253dl",
+        "CMCD=sid%253Dab%252541",
+        "CMCD=st%253Dl&x=1",
+        "x=1&CMCD=st%253Dl",
+        "CMCD=st%253Dl+",
+        "%43MCD=st%253Dl",
+        "CMCD=%2573t%253Dl",
+        "CMCD=st%25253Dl",
+        "CMCD=%2520st%253Dl",
+        "CMCD=st%253Dl%2520",
+        "CMCD=st%253Dl%2500",
+        "CMCD=%2F%2F1.0%40V%2Fst%3Dl",
+        "cMcD=st%253Dl",
+    ]:
+        lines += [line(SEG, query=query), line(SEG_NORES, **nores, query=query)]
+    lines += [
+        line(SEG, date="2000-01-01", time="00:00:00"),
+        line(SEG, date="1999-12-31", time="23:59:60"),
+        line(SEG, date="2099-12-31", time="23:59:59.999999"),
+        line(SEG, date="2099-12-31", time="23:59:60"),
+        line(SEG, date="2024-02-29", time="12:30:60.5"),
+        line(SEG, method="gEt"),
+        line(SEG, method="GÉT"),
+        line(SEG + "\x0b"),
+        line(SEG + "\x85"),
+        line(SEG + "\u00a0"),
+        line("/vod/é/x"),
+        line(SEG, ua="%25ED%25A0%2580"),
+        line(SEG, ua="%25C0%25AF%25FF"),
+        line(SEG, ua="%u0041%25u0041"),
+        line(SEG, status=206, bytes=0, content_len=0, range_start=5, range_end=2),
+        line(SEG, status=499, bytes=0, content_len=0),
+        line(
+            SEG_NO_SIZE,
+            status=206,
+            bytes=0,
+            content_len=0,
+            range_start=0,
+            range_end=0,
+            result="Error",
+            response_result="Hit",
+        ),  # fmt: skip
+        line(SEG, status="099"),
+        line(SEG, bytes=" 5"),
+        line(SEG, content_len="5 "),
+        line(SEG_720),
+    ]
+    out = both(lines)
+    assert out.spy.counted > 30, out.spy
+    out.assert_same()
+
+
+def test_request_id_copies_further_apart_than_the_late_window(
+    both: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies of a request id more than 35 days apart are two requests (counting.md 7), in
+    one chunk or two: both paths keep both, whatever their batch and chunk boundaries."""
+    monkeypatch.setattr(cloudfront_columns, "BATCH_LINES", 1)
+    out = both(
+        [
+            line(SEG, rid="X"),
+            line(SEG, rid="X", date="2025-11-20"),
+            line(SEG, rid="Y", date="2026-10-01"),
+            line(SEG_720),
+            line(SEG, rid="Y"),
+            line(SEG, rid="Y"),
+        ]
+    )
+    out.assert_same()
+    assert out.receipts[0][2:6] == (6, 5, 1, 0)  # read, accepted, duplicate (Y), rejected

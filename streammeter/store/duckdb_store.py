@@ -865,14 +865,30 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
         return True
 
 
-def _repeated_request_ids(stage: pa.Table) -> list[int]:
-    """`idx` of the staged rows whose request id an earlier row of the chunk has."""
-    with_ids = stage.select(["request_id", "idx"]).filter(pc.is_valid(stage.column("request_id")))
-    firsts = with_ids.group_by("request_id", use_threads=False).aggregate([("idx", "min")])
-    if firsts.num_rows == with_ids.num_rows:
-        return []
-    repeated = pc.invert(pc.is_in(with_ids.column("idx"), firsts.column("idx_min")))
-    return pc.filter(with_ids.column("idx"), repeated).to_pylist()
+def _repeated_request_ids(stage: pa.Table, stored: set[int]) -> list[int]:
+    """`idx` of the staged rows whose request id an earlier accepted row of the chunk has,
+    within `LATE_WINDOW_US` of it: the rows as if stored one by one (`stored`: the rows a
+    stored record already makes duplicates), so that chunk boundaries change nothing."""
+    with_ids = stage.select(["request_id", "idx", "ts_us"]).filter(
+        pc.is_valid(stage.column("request_id"))
+    )
+    counts = with_ids.group_by("request_id", use_threads=False).aggregate([("idx", "count")])
+    if counts.num_rows == with_ids.num_rows:
+        return []  # the usual case: no id twice in the chunk
+    again = pc.filter(counts.column("request_id"), pc.greater(counts.column("idx_count"), 1))
+    rows = with_ids.filter(pc.is_in(with_ids.column("request_id"), again)).sort_by("idx")
+    kept: dict[str, list[int]] = {}  # request id -> instants of its accepted rows so far
+    repeated = []
+    columns = (rows.column(name).to_pylist() for name in ("request_id", "idx", "ts_us"))
+    for request_id, idx, ts_us in zip(*columns, strict=True):
+        if idx in stored:
+            continue
+        earlier = kept.setdefault(request_id, [])
+        if any(abs(ts_us - ts) <= LATE_WINDOW_US for ts in earlier):
+            repeated.append(idx)
+        else:
+            earlier.append(ts_us)
+    return repeated
 
 
 class _DuckDBImport(ImportSessionBase):
@@ -952,16 +968,15 @@ class _DuckDBGroup(ImportGroup):
         `items`: the same rows as records, for LL-HLS parts (counting.md 4.5); None for rows
         that cannot be parts (generic records)."""
         statuses = ["accepted"] * stage_arrow.num_rows
-        for idx in _repeated_request_ids(stage_arrow):  # the first copy in the chunk wins
-            statuses[idx] = "duplicate"
         cur = self._cur
         # Nothing of a chunk is kept in DuckDB but what it appends: the chunk stays in Arrow,
         # read through DuckDB's replacement scans of local variables. Not cur.register(), nor
         # temporary tables: DuckDB keeps every object registered, and every temporary table
         # created (even dropped), inside a transaction until it commits, which made a file
         # import's memory and temporary files grow with its length (docs/performance.md).
-        for idx in self._stored_request_ids(stage_arrow):
-            statuses[idx] = "duplicate"
+        stored = set(self._stored_request_ids(stage_arrow))
+        for idx in [*stored, *_repeated_request_ids(stage_arrow, stored)]:
+            statuses[idx] = "duplicate"  # the first copy in the chunk wins
         accepted_idx = [i for i, status in enumerate(statuses) if status == "accepted"]
         if items is not None:
             stage_arrow = self._count_llhls_once(stage_arrow, items, accepted_idx)
