@@ -42,7 +42,7 @@ from streammeter.counting.resolve import NOTE_UNMAPPED_URL
 from streammeter.counting.rows import ROW_SCHEMA, CountedRows
 from streammeter.counting.rules import ABORTED_STATUS, NOTE_TIER_INFERRED
 from streammeter.model.tiers import TIER_720P, TIER_1080P, TIER_1440P, TIER_2160P, TIER_AUDIO_ONLY
-from streammeter.sources.cdn.cloudfront import _STANDARD_REQUIRED, Layout, decode_text
+from streammeter.sources.cdn.cloudfront import STANDARD_REQUIRED, Layout, decode_text
 from streammeter.sources.cdn.common import MAX_US, MIN_US
 from streammeter.store.base import Store
 
@@ -95,7 +95,7 @@ def read_header(first_lines: list[bytes]) -> Header | None:
         return None
     number, line, text = fields
     names = text[len("#Fields:") :].split()
-    layout = Layout.of(names, f"the #Fields header on line {number}", _STANDARD_REQUIRED)
+    layout = Layout.of(names, f"the #Fields header on line {number}", STANDARD_REQUIRED)
     if layout.missing or layout.cmcd or len(set(names)) != len(names):
         return None
     return Header(count, number, line, layout)

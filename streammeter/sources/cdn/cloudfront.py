@@ -57,7 +57,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "range_start": ("sc-range-start",),
     "range_end": ("sc-range-end",),
 }
-_STANDARD_REQUIRED = ("date", "time", "stem", "status", "bytes")
+#: The columns a standard log must name for its rows to be read.
+STANDARD_REQUIRED = ("date", "time", "stem", "status", "bytes")
 _REALTIME_REQUIRED = ("timestamp", "stem", "status", "bytes")
 
 #: Real-time log fields in AWS's canonical order (the order records carry them in, whatever
@@ -274,7 +275,7 @@ def parse_cloudfront(
         if raw.startswith("#"):
             if raw.startswith("#Fields:"):
                 origin = f"the #Fields header on line {line_no}"
-                layout = Layout.of(raw[len("#Fields:") :].split(), origin, _STANDARD_REQUIRED)
+                layout = Layout.of(raw[len("#Fields:") :].split(), origin, STANDARD_REQUIRED)
             continue  # #Version, #Date, other comments
         if "\x00" in raw:
             yield line_no, raw, RecordError(NUL_REASON)
