@@ -8,7 +8,7 @@ same records for the common lines of a CloudFront standard log, set-based:
    (`read_csv` with one column, on both cores), splits them on tabs and checks and decodes
    every value the counting needs (`_parsed_sql`). A line whose values are not all of the
    plain, common shape (see `_ok_conditions`) is marked and goes the reference way.
-2. **Resolve and count per batch** of 100k lines: the store gives the index rows of the
+2. **Resolve and count per batch** of 50k lines: the store gives the index rows of the
    batch's paths as Arrow (`Store.index_rows`) and the same DuckDB joins them and applies
    counting.md 4.1-4.3 in integer arithmetic (`_COUNTED_SQL`), mirroring
    `counting.resolve` for a URL with one whole-file index entry, or none.
@@ -46,8 +46,9 @@ from streammeter.sources.cdn.cloudfront import STANDARD_REQUIRED, Layout, decode
 from streammeter.sources.cdn.common import MAX_US, MIN_US
 from streammeter.store.base import Store
 
-#: Lines per batch handed to the store: a batch holds ~150 MB of Arrow (its raw lines too).
-BATCH_LINES = 100_000
+#: Lines per batch handed to the store: ~40 MB of Arrow with the raw lines (500-byte lines).
+#: 100k lines took as long and peaked ~100 MB higher (docs/performance.md).
+BATCH_LINES = 50_000
 #: Files with fewer lines take the reference path: the columns' fixed cost is not worth it.
 MIN_LINES = 5_000
 #: The private DuckDB's memory limit (it streams; this only bounds its buffers).
@@ -421,9 +422,10 @@ def _counted_batch(
 class _Prefetch:
     """DuckDB's record batches, read ahead by a thread (DuckDB works without the GIL): the
     next lines are parsed while the store writes the last batch. At most `AHEAD` batches
-    (a few MB each) wait."""
+    (DuckDB's, ~16k lines or ~13 MB each) wait: parsing is ~3x faster than storing, so more
+    only hold memory."""
 
-    AHEAD = 8
+    AHEAD = 4
     _DONE = object()
 
     def __init__(self, reader: pa.RecordBatchReader) -> None:

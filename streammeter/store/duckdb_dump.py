@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from streammeter.store.base import DUMP_BATCH_ROWS, DUMP_FAMILIES, USAGE_MEASURES
 from streammeter.store.duckdb_wowza import _JWT_SECRET_KEY
+from streammeter.store.request_keys import key_rows_sql
 
 
 def _name(alias: str, column: str) -> str:
@@ -167,6 +168,8 @@ class DuckDBDumpMixin:
         dump_rows = pa.table({f: [row[f] for row in rows] for f in fields})  # noqa: F841
         with self._transaction() as cur:
             cur.execute(_RESTORES[family])
+            if family == "records":  # their request ids' keys too (store/request_keys.py)
+                cur.execute(f"INSERT INTO request_keys {key_rows_sql('dump_rows')}")
             if family == "url_patterns":  # new patterns get ids above the restored ones
                 top = cur.execute("SELECT max(pattern_id) FROM url_patterns").fetchone()[0]
                 cur.execute("DROP SEQUENCE url_pattern_seq")

@@ -25,6 +25,7 @@ from streammeter.counting.rows import ROW_SCHEMA, CountedRows
 from streammeter.model.catalog import Asset
 from streammeter.model.times import US_PER_HOUR, US_PER_SECOND, hour_of, now_us
 from streammeter.query.windows import signed_cover
+from streammeter.store import request_keys
 from streammeter.store.attribution import (
     ASSET_LEVELS,
     LEVELS,
@@ -226,6 +227,7 @@ class DuckDBStore(DuckDBIndexMixin, DuckDBWowzaMixin, DuckDBUsageMixin, DuckDBDu
                     self._con.execute(
                         asset_rollup_insert_sql(table, f"({attributed_sql('records')})")
                     )
+            request_keys.migrate(self._con)
             self._migrate_index()
             self._migrate_wowza()
             self._migrate_usage()
@@ -985,6 +987,7 @@ class _DuckDBGroup(ImportGroup):
         import_chunk = self._import_chunk(stage_arrow)
         del stage_arrow
         cur.execute("INSERT INTO records SELECT * FROM import_chunk")
+        cur.execute(f"INSERT INTO request_keys {request_keys.key_rows_sql('import_chunk')}")
         floor = self._store._apply_rollups(cur, "import_chunk", rows=import_chunk)
         self._store._in_import.floor = min(self._store._in_import.floor, floor)
         self._count_unknown(import_chunk)
@@ -996,18 +999,33 @@ class _DuckDBGroup(ImportGroup):
         if not with_ids.num_rows:
             return []
         low, high = pc.min_max(with_ids.column("ts_us")).values()
-        # The constant bounds (implied by the per-row window) let DuckDB skip row groups of
-        # records outside this chunk's time span (zone maps) instead of scanning them all.
-        rows = self._cur.execute(  # `stage_arrow`: a replacement scan (see _add_stage)
-            "SELECT s.idx FROM stage_arrow s WHERE s.request_id IS NOT NULL AND EXISTS ("
+        window = [
+            self._env_key, low.as_py() - LATE_WINDOW_US, high.as_py() + LATE_WINDOW_US,
+            LATE_WINDOW_US, LATE_WINDOW_US,
+        ]  # fmt: skip
+        # First the integer keys (store/request_keys.py): a scan of narrow rows, not of every
+        # stored id string. The constant bounds (implied by the per-row window) let DuckDB
+        # skip row groups outside this chunk's time span (zone maps).
+        matched = self._cur.execute(  # `with_ids`: a replacement scan (see _add_stage)
+            "SELECT s.idx FROM with_ids s WHERE EXISTS ("
+            " SELECT 1 FROM request_keys k WHERE k.env_key = ?"
+            " AND k.request_key = hash(s.request_id) AND k.ts_us BETWEEN ? AND ?"
+            " AND k.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
+            window,
+        ).fetchall()
+        if not matched:
+            return []
+        # Then the ids themselves, for the key matches only: a collision is no duplicate.
+        idx = with_ids.column("idx")
+        matched_idx = pa.array([i for (i,) in matched], idx.type)
+        candidates = with_ids.filter(pc.is_in(idx, matched_idx))  # noqa: F841 (scanned below)
+        rows = self._cur.execute(
+            "SELECT s.idx FROM candidates s WHERE EXISTS ("
             " SELECT 1 FROM records r WHERE r.env_key = ? AND r.request_id = s.request_id"
             " AND r.ts_us BETWEEN ? AND ?"
             " AND r.ts_us BETWEEN s.ts_us - ? AND s.ts_us + ?)",
-            [
-                self._env_key, low.as_py() - LATE_WINDOW_US, high.as_py() + LATE_WINDOW_US,
-                LATE_WINDOW_US, LATE_WINDOW_US,
-            ],
-        ).fetchall()  # fmt: skip
+            window,
+        ).fetchall()
         return [idx for (idx,) in rows]
 
     def _entity_keys(self, accepted: pa.Table) -> dict[str, pa.Array]:

@@ -121,6 +121,15 @@ CREATE TABLE IF NOT EXISTS records (
     additional_target BOOLEAN NOT NULL -- origin pull by a target other than the primary one
 );
 
+-- Every record's request id as a 64-bit key (DuckDB's hash()), with its instant: what the
+-- request-id dedupe probes first, key matches then confirmed against records.request_id
+-- (store/request_keys.py, docs/design/request-keys.md).
+CREATE TABLE IF NOT EXISTS request_keys (
+    env_key INTEGER NOT NULL,
+    request_key UBIGINT NOT NULL,
+    ts_us BIGINT NOT NULL
+);
+
 -- Rollups: append-only deltas, always read with SUM(...) GROUP BY. `bucket` is the first hour
 -- of the bucket (an hour, a UTC day, a UTC calendar month). asset_key NULL = unmapped bytes.
 -- delivered_us/bytes: viewing (edge records); egress_us/egress_bytes: origin-log records (all
